@@ -1,0 +1,347 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/latch-auth/latch/internal/auth"
+)
+
+// Config is every setting Latch reads, from the environment or a .env
+// file in the working directory. Each field's tags name its variable, its
+// default and its meaning; docs/configuration.md is generated from them
+// (go test ./cmd/latch -run TestConfigReference -update).
+type Config struct {
+	AppEnv  string `env:"APP_ENV" default:"development" help:"development, production or test. Production refuses unsafe settings."`
+	Host    string `env:"HOST" default:"" help:"Address to listen on; empty means every interface."`
+	Port    int    `env:"PORT" default:"3000" help:"TCP port to listen on (0 picks a free one)."`
+	BaseURL string `env:"BASE_URL" default:"http://localhost:PORT" help:"Public URL of this server; magic links point here. Must be https in production unless localhost."`
+	AppURL  string `env:"APP_URL" default:"/" help:"Where people land after signing in: a path here or a URL on REDIRECT_ALLOWLIST."`
+
+	RedirectAllowlist []string `env:"REDIRECT_ALLOWLIST" help:"Comma-separated origins (scheme://host[:port]) that redirects may go to."`
+	CORSOrigins       []string `env:"CORS_ALLOWED_ORIGINS" help:"Comma-separated origins allowed to call the API from a browser with credentials. * is refused in production."`
+	TrustedProxies    []string `env:"TRUSTED_PROXIES" help:"Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed."`
+	CookieDomain      string   `env:"COOKIE_DOMAIN" default:"" help:"Domain attribute of the cookies; empty keeps them to this host."`
+
+	SessionSecret         string        `env:"SESSION_SECRET" secret:"true" help:"Key material for hashes of codes, links and bindings; at least 32 characters. Required in production; generated and kept in DATA_DIR in development."`
+	SessionSecretPrevious string        `env:"SESSION_SECRET_PREVIOUS" secret:"true" help:"The secret before the last rotation, so codes and links already sent still work."`
+	DataDir               string        `env:"DATA_DIR" default:"./data" help:"Directory of the embedded store (bbolt) and the generated development secret."`
+	RedisURL              string        `env:"REDIS_URL" secret:"true" help:"Use Redis for all shared state: redis://, rediss://, redis-sentinel://, redis-cluster:// (see docs/redis.md)."`
+	RedisKeyPrefix        string        `env:"REDIS_KEY_PREFIX" default:"latch:" help:"Prefix of every Redis key."`
+	RedisPoolSize         int           `env:"REDIS_POOL_SIZE" default:"0" help:"Connections per Redis node; 0 means 10 per CPU."`
+	RedisTimeout          time.Duration `env:"REDIS_TIMEOUT" default:"1s" help:"Read and write timeout of one Redis command."`
+
+	SMTPURL          string `env:"SMTP_URL" secret:"true" help:"SMTP server: smtp://user:pass@host:587 (STARTTLS) or smtps://host:465. Empty in development: mail goes to the dev outbox."`
+	MailFrom         string `env:"MAIL_FROM" default:"Latch <no-reply@localhost>" help:"From address of login emails, with an optional display name."`
+	MailTemplatesDir string `env:"MAIL_TEMPLATES_DIR" default:"" help:"Directory of email templates that replace the embedded ones."`
+
+	LogFormat string `env:"LOG_FORMAT" default:"" help:"text or json; default text in development, json in production."`
+	LogLevel  string `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
+	AuditLog  string `env:"AUDIT_LOG" default:"stdout" help:"Where audit events go: stdout, stderr or a file path."`
+
+	PasswordlessType      string        `env:"PASSWORDLESS_TYPE" default:"LINK_OTP" help:"LINK_OTP (code and link), OTP or LINK."`
+	PasswordlessExpiry    time.Duration `env:"PASSWORDLESS_EXPIRY" default:"5m" help:"How long a code and link stay valid."`
+	CodeLength            int           `env:"PASSWORDLESS_CODE_LENGTH" default:"6" help:"Digits in a code (4–10)."`
+	MaxAttempts           int           `env:"PASSWORDLESS_MAX_ATTEMPTS" default:"5" help:"Wrong codes that lock a challenge."`
+	MaxFailuresPerEmail   int           `env:"PASSWORDLESS_MAX_FAILURES_PER_EMAIL" default:"15" help:"Wrong codes per address across all its challenges per 15 minutes."`
+	ResendCooldown        time.Duration `env:"PASSWORDLESS_RESEND_COOLDOWN" default:"30s" help:"Shortest time between two emails of one sign-in."`
+	SameBrowser           bool          `env:"PASSWORDLESS_SAME_BROWSER" default:"false" help:"Magic links work only in the browser that asked for them."`
+	AllowedEmailDomains   []string      `env:"ALLOWED_EMAIL_DOMAINS" help:"Comma-separated domains that may sign in; others get the same answer and no email."`
+	SessionIdleTimeout    time.Duration `env:"SESSION_IDLE_TIMEOUT" default:"4h" help:"A session unused this long ends."`
+	SessionLifetime       time.Duration `env:"SESSION_LIFETIME" default:"7d" help:"A session ends this long after sign-in, used or not."`
+	RateLimitWindow       time.Duration `env:"RATE_LIMIT_WINDOW" default:"1m" help:"Window of the rate limits."`
+	RateLimitMax          int           `env:"RATE_LIMIT_MAX" default:"60" help:"Requests per client IP per window on /api (health probes excluded); 0 turns it off."`
+	RateLimitAuthEmailMax int           `env:"RATE_LIMIT_AUTH_EMAIL_MAX" default:"2" help:"Sign-in emails (sends and resends) per address per window."`
+
+	AppName        string `env:"APP_NAME" default:"Latch" help:"Name shown on the login page and in emails."`
+	AppAccentColor string `env:"APP_ACCENT_COLOR" default:"#4f46e5" help:"Accent color (#rgb or #rrggbb) of the page and emails."`
+	AppLogoURL     string `env:"APP_LOGO_URL" default:"" help:"Logo shown on the login page."`
+
+	ScalekitEnvironmentURL string   `env:"SCALEKIT_ENVIRONMENT_URL" help:"Upstream Scalekit-compatible provider; with the client id and secret, the app routes use it instead of the built-in engine."`
+	ScalekitClientID       string   `env:"SCALEKIT_CLIENT_ID" help:"Client id at the upstream provider."`
+	ScalekitClientSecret   string   `env:"SCALEKIT_CLIENT_SECRET" secret:"true" help:"Client secret at the upstream provider."`
+	APIClients             []string `env:"API_CLIENTS" secret:"true" help:"Comma-separated id:secret pairs allowed to use the provider API (/oauth/token, /api/v1/passwordless)."`
+
+	MetricsAddr     string        `env:"METRICS_ADDR" default:"" help:"Serve /metrics on this separate address instead of the main port."`
+	PprofAddr       string        `env:"PPROF_ADDR" default:"" help:"Serve net/http/pprof on this address (loopback only); empty turns it off."`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" default:"15s" help:"How long SIGTERM waits for requests in flight."`
+
+	// Derived by validate.
+	baseURL        *url.URL
+	trustedProxies []netip.Prefix
+	passwordless   auth.PasswordlessType
+}
+
+func (c *Config) production() bool { return c.AppEnv == "production" }
+
+// loadConfig fills a Config from getenv, applying defaults, and reports
+// every problem at once.
+func loadConfig(getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	var errs []error
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := f.Tag.Get("env")
+		if name == "" {
+			continue
+		}
+		raw := strings.TrimSpace(getenv(name))
+		if raw == "" {
+			raw = f.Tag.Get("default")
+		}
+		if err := setField(v.Field(i), raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	errs = append(errs, c.validate()...)
+	return c, errors.Join(errs...)
+}
+
+func setField(f reflect.Value, raw string) error {
+	switch f.Interface().(type) {
+	case string:
+		f.SetString(raw)
+	case int:
+		if raw == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", raw)
+		}
+		f.SetInt(int64(n))
+	case bool:
+		if raw == "" {
+			return nil
+		}
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", raw)
+		}
+		f.SetBool(b)
+	case time.Duration:
+		if raw == "" {
+			return nil
+		}
+		d, err := parseDuration(raw)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+	case []string:
+		var list []string
+		for _, s := range strings.Split(raw, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				list = append(list, s)
+			}
+		}
+		f.Set(reflect.ValueOf(list))
+	default:
+		return fmt.Errorf("unsupported field type %s", f.Type())
+	}
+	return nil
+}
+
+// parseDuration accepts Go durations plus a "d" suffix for days ("7d").
+func parseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err == nil && days >= 0 {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration like 30s, 5m, 4h or 7d", s)
+	}
+	return d, nil
+}
+
+// validate checks the settings together and derives what the rest of the
+// program uses. It returns every problem it finds.
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch c.AppEnv {
+	case "development", "production", "test":
+	default:
+		bad("APP_ENV: %q is not development, production or test", c.AppEnv)
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		bad("PORT: %d is not a TCP port", c.Port)
+	}
+	if c.BaseURL == "http://localhost:PORT" {
+		c.BaseURL = "" // derived from the listener once it is bound
+	} else if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("BASE_URL: %q is not an http(s) URL", c.BaseURL)
+	} else {
+		c.baseURL = u
+		if c.production() && u.Scheme != "https" && !isLocalhost(u.Hostname()) {
+			bad("BASE_URL: production needs https (http is allowed only for localhost)")
+		}
+	}
+	if c.production() {
+		if c.SessionSecret == "" {
+			bad("SESSION_SECRET: required in production")
+		}
+		if c.SMTPURL == "" && c.ScalekitEnvironmentURL == "" {
+			bad("SMTP_URL: required in production (the dev outbox never runs there)")
+		}
+		for _, o := range c.CORSOrigins {
+			if o == "*" {
+				bad("CORS_ALLOWED_ORIGINS: * is refused in production (it would hand sessions to any site)")
+			}
+		}
+	}
+	if c.SessionSecret != "" && len(c.SessionSecret) < auth.MinSecretLength {
+		bad("SESSION_SECRET: must be at least %d characters", auth.MinSecretLength)
+	}
+	if c.SessionSecretPrevious != "" && len(c.SessionSecretPrevious) < auth.MinSecretLength {
+		bad("SESSION_SECRET_PREVIOUS: must be at least %d characters", auth.MinSecretLength)
+	}
+	for _, o := range c.CORSOrigins {
+		if o != "*" && !validOrigin(o) {
+			bad("CORS_ALLOWED_ORIGINS: %q is not an origin like https://app.example.com", o)
+		}
+	}
+	for _, o := range c.RedirectAllowlist {
+		if !validOrigin(o) {
+			bad("REDIRECT_ALLOWLIST: %q is not an origin like https://app.example.com", o)
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				bad("TRUSTED_PROXIES: %q is not a CIDR or an IP address", p)
+				continue
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		c.trustedProxies = append(c.trustedProxies, prefix.Masked())
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		bad("LOG_FORMAT: %q is not text or json", c.LogFormat)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	t, err := auth.ParsePasswordlessType(c.PasswordlessType)
+	if err != nil {
+		bad("PASSWORDLESS_TYPE: %q is not LINK_OTP, OTP or LINK", c.PasswordlessType)
+	}
+	c.passwordless = t
+	if c.PasswordlessExpiry < 30*time.Second || c.PasswordlessExpiry > 24*time.Hour {
+		bad("PASSWORDLESS_EXPIRY: %s is outside 30s–24h", c.PasswordlessExpiry)
+	}
+	if c.CodeLength < 4 || c.CodeLength > 10 {
+		bad("PASSWORDLESS_CODE_LENGTH: %d is outside 4–10", c.CodeLength)
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
+		bad("PASSWORDLESS_MAX_ATTEMPTS: %d is outside 1–100", c.MaxAttempts)
+	}
+	if c.MaxFailuresPerEmail < c.MaxAttempts {
+		bad("PASSWORDLESS_MAX_FAILURES_PER_EMAIL: %d is less than PASSWORDLESS_MAX_ATTEMPTS", c.MaxFailuresPerEmail)
+	}
+	if c.SessionLifetime < time.Minute {
+		bad("SESSION_LIFETIME: %s is shorter than 1m", c.SessionLifetime)
+	}
+	if c.SessionIdleTimeout < time.Minute {
+		bad("SESSION_IDLE_TIMEOUT: %s is shorter than 1m", c.SessionIdleTimeout)
+	}
+	if c.RateLimitWindow < time.Second {
+		bad("RATE_LIMIT_WINDOW: %s is shorter than 1s", c.RateLimitWindow)
+	}
+	if c.RateLimitMax < 0 {
+		bad("RATE_LIMIT_MAX: must not be negative")
+	}
+	if c.RateLimitAuthEmailMax < 1 {
+		bad("RATE_LIMIT_AUTH_EMAIL_MAX: must be at least 1")
+	}
+	if !validColor(c.AppAccentColor) {
+		bad("APP_ACCENT_COLOR: %q is not a color like #4f46e5", c.AppAccentColor)
+	}
+	if c.AppLogoURL != "" && !strings.HasPrefix(c.AppLogoURL, "/") && !validOrigin(originOf(c.AppLogoURL)) {
+		bad("APP_LOGO_URL: %q is not a path or an http(s) URL", c.AppLogoURL)
+	}
+	if c.PprofAddr != "" && !loopbackAddr(c.PprofAddr) {
+		bad("PPROF_ADDR: %q must be a loopback address such as 127.0.0.1:6060", c.PprofAddr)
+	}
+	upstream := []string{c.ScalekitEnvironmentURL, c.ScalekitClientID, c.ScalekitClientSecret}
+	if set := countSet(upstream); set != 0 && set != 3 {
+		bad("SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID and SCALEKIT_CLIENT_SECRET: set all three or none")
+	}
+	for _, pair := range c.APIClients {
+		id, secret, ok := strings.Cut(pair, ":")
+		if !ok || id == "" || len(secret) < 16 {
+			bad("API_CLIENTS: each entry must be id:secret with a secret of at least 16 characters")
+			break
+		}
+	}
+	return errs
+}
+
+func isLocalhost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+func loopbackAddr(addr string) bool {
+	host, _, ok := strings.Cut(addr, ":")
+	if strings.HasPrefix(addr, "[") {
+		host = strings.TrimPrefix(strings.SplitN(addr, "]", 2)[0], "[")
+		ok = true
+	}
+	return ok && isLocalhost(host)
+}
+
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && (u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.User == nil
+}
+
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func validColor(s string) bool {
+	if len(s) != 4 && len(s) != 7 || s[0] != '#' {
+		return false
+	}
+	for _, c := range s[1:] {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
+}
+
+func countSet(vals []string) int {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}

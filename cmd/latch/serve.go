@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/boltstore"
+	"github.com/latch-auth/latch/internal/mail"
+	"github.com/latch-auth/latch/internal/mail/outbox"
+	"github.com/latch-auth/latch/internal/memstore"
+	"github.com/latch-auth/latch/internal/metrics"
+	"github.com/latch-auth/latch/internal/web"
+)
+
+func goVersion() string { return runtime.Version() }
+
+// serve loads the configuration, wires the parts and serves until ctx ends.
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		fmt.Fprintln(stdout, "latch: the configuration has problems:")
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(stdout, "  -", line)
+		}
+		return exitError{code: 2, err: errors.New("invalid configuration")}
+	}
+	log := newLogger(cfg, stdout)
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	if cfg.baseURL == nil {
+		cfg.baseURL = &url.URL{Scheme: "http", Host: publicHost(ln.Addr())}
+	}
+
+	app, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.close()
+
+	srv := &http.Server{
+		Handler:           app.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true) // gRPC clients of the provider API speak h2c
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("latch: listening", "addr", ln.Addr().String(), "baseUrl", cfg.baseURL.String(), "env", cfg.AppEnv, "store", app.storeName)
+	fmt.Fprintf(stdout, "latch: listening on http://%s\n", ln.Addr())
+	if app.outbox != nil {
+		fmt.Fprintf(stdout, "latch: development mode: sign in at %s/login; mail goes to %s/dev/outbox\n", cfg.baseURL, cfg.baseURL)
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("latch: shutting down", "timeout", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// publicHost turns a listener address into a host for BASE_URL.
+func publicHost(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+	}
+	return tcp.String()
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.LogFormat
+	if format == "" {
+		format = "text"
+		if cfg.production() {
+			format = "json"
+		}
+	}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// app is the wired program.
+type app struct {
+	handler   http.Handler
+	outbox    *outbox.Outbox
+	storeName string
+	closers   []func() error
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// build wires the stores, mail, engine and web layer from cfg.
+func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
+	a := &app{}
+	fail := func(err error) (*app, error) {
+		a.close()
+		return nil, err
+	}
+	secret, err := sessionSecret(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	keys, err := auth.NewKeys(secret, cfg.SessionSecretPrevious)
+	if err != nil {
+		return fail(err)
+	}
+
+	bolt, err := boltstore.Open(cfg.DataDir, boltstore.Options{Logger: log})
+	if err != nil {
+		return fail(err)
+	}
+	a.closers = append(a.closers, bolt.Close)
+	var store auth.Store = bolt
+	var limiter auth.Limiter = bolt
+	ipLimiter := memstore.New() // per-replica counts; no disk write per request
+	a.storeName = "bbolt"
+
+	m := metrics.New(metrics.Build{Version: version, Commit: commit})
+	renderer, err := mail.NewRenderer(mail.Brand{AppName: cfg.AppName, AccentColor: cfg.AppAccentColor, From: cfg.MailFrom}, cfg.MailTemplatesDir)
+	if err != nil {
+		return fail(err)
+	}
+	var mailer auth.Mailer
+	if cfg.SMTPURL == "" {
+		a.outbox = outbox.New(log, outbox.DefaultCapacity)
+		mailer = &mail.Direct{Renderer: renderer, Transport: a.outbox, Clock: auth.SystemClock{}}
+	} else {
+		return fail(errors.New("SMTP_URL: SMTP delivery is not wired yet"))
+	}
+
+	svc, err := auth.NewService(auth.Config{
+		Type:               cfg.passwordless,
+		Expiry:             cfg.PasswordlessExpiry,
+		CodeLength:         cfg.CodeLength,
+		MaxAttempts:        cfg.MaxAttempts,
+		EmailFailureLimit:  cfg.MaxFailuresPerEmail,
+		EmailSendLimit:     cfg.RateLimitAuthEmailMax,
+		EmailSendWindow:    cfg.RateLimitWindow,
+		ResendCooldown:     cfg.ResendCooldown,
+		SameBrowser:        cfg.SameBrowser,
+		AllowedDomains:     cfg.AllowedEmailDomains,
+		LinkURL:            cfg.baseURL.String() + "/api/auth/passwordless/verify",
+		SessionIdleTimeout: cfg.SessionIdleTimeout,
+		SessionLifetime:    cfg.SessionLifetime,
+		Keys:               keys,
+		Auditor:            m,
+	}, store, limiter, mailer)
+	if err != nil {
+		return fail(err)
+	}
+
+	srv, err := web.New(web.Config{
+		Production:        cfg.production(),
+		BaseURL:           cfg.baseURL,
+		AppURL:            cfg.AppURL,
+		RedirectAllowlist: cfg.RedirectAllowlist,
+		CORSOrigins:       cfg.CORSOrigins,
+		TrustedProxies:    cfg.trustedProxies,
+		RateLimitMax:      cfg.RateLimitMax,
+		RateLimitWindow:   cfg.RateLimitWindow,
+		CookieDomain:      cfg.CookieDomain,
+		AppName:           cfg.AppName,
+		AccentColor:       cfg.AppAccentColor,
+		LogoURL:           cfg.AppLogoURL,
+		ResendCooldown:    cfg.ResendCooldown,
+		CodeLength:        cfg.CodeLength,
+	}, web.Deps{
+		Login:     svc,
+		Sessions:  svc,
+		IPLimiter: ipLimiter,
+		Outbox:    a.outbox,
+		Metrics:   m,
+		Logger:    log,
+		Ready:     []web.Check{{Name: "store", Fn: store.Ping}},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	a.handler = srv
+	return a, nil
+}
+
+// sessionSecret returns SESSION_SECRET, or in development a secret kept
+// in DATA_DIR (made on first start), so sessions survive restarts.
+func sessionSecret(cfg *Config) (string, error) {
+	if cfg.SessionSecret != "" {
+		return cfg.SessionSecret, nil
+	}
+	path := filepath.Join(cfg.DataDir, "session.secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= auth.MinSecretLength {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create DATA_DIR: %w", err)
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	secret := base64.RawURLEncoding.EncodeToString(b)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep the generated secret: %w", err)
+	}
+	return secret, nil
+}

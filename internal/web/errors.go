@@ -1,0 +1,91 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/latch-auth/latch/internal/auth"
+)
+
+// statusOf is the one table from error code to HTTP status.
+var statusOf = map[auth.Code]int{
+	auth.CodeInvalidRequest:   http.StatusBadRequest,
+	auth.CodeInvalidEmail:     http.StatusBadRequest,
+	auth.CodeInvalidCode:      http.StatusBadRequest,
+	auth.CodeExpired:          http.StatusGone,
+	auth.CodeTooManyAttempts:  http.StatusTooManyRequests,
+	auth.CodeRateLimited:      http.StatusTooManyRequests,
+	auth.CodeUnauthorized:     http.StatusUnauthorized,
+	auth.CodeCrossOrigin:      http.StatusForbidden,
+	auth.CodeDifferentBrowser: http.StatusForbidden,
+	auth.CodeInvalidRedirect:  http.StatusBadRequest,
+	auth.CodePayloadTooLarge:  http.StatusRequestEntityTooLarge,
+	auth.CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
+	auth.CodeNotFound:         http.StatusNotFound,
+	auth.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	auth.CodeUpstream:         http.StatusBadGateway,
+	auth.CodeUnavailable:      http.StatusServiceUnavailable,
+	auth.CodeInternal:         http.StatusInternalServerError,
+}
+
+// Status returns the HTTP status for an error code.
+func Status(code auth.Code) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBody is the one shape of every JSON error.
+type errorBody struct {
+	Error     string         `json:"error"`
+	Code      auth.Code      `json:"code"`
+	RequestID string         `json:"requestId"`
+	Details   map[string]any `json:"details,omitempty"`
+}
+
+// publicError returns what may be shown of err: its own message for a
+// known code, a fixed sentence for anything internal.
+func publicError(err error) *auth.Error {
+	var e *auth.Error
+	if errors.As(err, &e) && e.Code != auth.CodeInternal {
+		return e
+	}
+	return &auth.Error{Code: auth.CodeInternal, Message: "Internal server error."}
+}
+
+// writeError writes err as the JSON error shape, with Retry-After for
+// rate limits, and logs what a person should look at.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := publicError(err)
+	status := Status(e.Code)
+	s.logError(r, status, err)
+	if ra, ok := e.Details["retryAfter"].(int); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(ra))
+	}
+	writeJSON(w, status, errorBody{Error: e.Message, Code: e.Code, RequestID: requestID(r.Context()), Details: e.Details})
+}
+
+func (s *Server) logError(r *http.Request, status int, err error) {
+	switch {
+	case status >= 500:
+		s.log.ErrorContext(r.Context(), "request failed", "status", status, "err", err, "requestId", requestID(r.Context()))
+	case status == http.StatusTooManyRequests:
+		s.log.InfoContext(r.Context(), "request limited", "status", status, "code", auth.ErrorCode(err), "requestId", requestID(r.Context()))
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"Internal server error.","code":"internal"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,31 @@
+package web
+
+import "net/http"
+
+// routes lists every route of the app-facing server. The provider API
+// (internal/scalekit) mounts its own through Deps.Extra.
+func (s *Server) routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/auth/passwordless/email/send", s.handleSend)
+	mux.HandleFunc("POST /api/auth/passwordless/email/resend", s.handleResend)
+	mux.HandleFunc("POST /api/auth/passwordless/email/verify/code", s.handleVerifyCode)
+	mux.HandleFunc("GET /api/auth/passwordless/verify", s.handleLinkPage) // GET also serves HEAD
+	mux.HandleFunc("POST /api/auth/passwordless/verify", s.handleVerifyLink)
+	mux.HandleFunc("GET /api/me", s.handleMe)
+	mux.HandleFunc("POST /api/auth/logout", s.handleLogout)
+	mux.HandleFunc("GET /api/health", s.handleHealth)
+	mux.HandleFunc("GET /api/health/ready", s.handleReady)
+	mux.Handle("GET /metrics", s.metrics.Handler())
+
+	mux.HandleFunc("GET /{$}", s.handleAccount)
+	mux.HandleFunc("GET /login", s.handleLoginPage)
+	mux.HandleFunc("POST /login", s.handleLoginEmail)
+	mux.HandleFunc("POST /login/code", s.handleLoginCode)
+	mux.HandleFunc("POST /login/resend", s.handleLoginResend)
+	mux.HandleFunc("POST /logout", s.handleLogoutForm)
+	mux.Handle("GET /static/", s.static())
+
+	if s.outbox != nil {
+		mux.HandleFunc("GET /dev/outbox", s.handleOutboxPage)
+		mux.HandleFunc("GET /dev/outbox.json", s.handleOutboxJSON)
+	}
+}

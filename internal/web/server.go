@@ -1,0 +1,238 @@
+// Package web is Latch's app-facing HTTP layer: the routes of the HTTP
+// contract, the middleware chain, the one table from error code to
+// status, and the server-rendered pages (login, magic-link confirm,
+// account, development outbox).
+package web
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/klauspost/compress/gzhttp"
+	"github.com/rs/cors"
+
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/mail/outbox"
+	"github.com/latch-auth/latch/internal/metrics"
+)
+
+// Passwordless is what the app routes need from a login provider: the
+// built-in engine (*auth.Service) or an upstream Scalekit-compatible
+// provider. Errors are *auth.Error values with the contract's codes.
+type Passwordless interface {
+	Send(ctx context.Context, req auth.SendRequest) (*auth.Sent, error)
+	Resend(ctx context.Context, id string) (*auth.Sent, error)
+	VerifyCode(ctx context.Context, id, code string) (*auth.Login, error)
+	VerifyLink(ctx context.Context, p auth.LinkProof) (*auth.Login, error)
+	InspectLink(ctx context.Context, p auth.LinkProof) (auth.LinkStatus, error)
+}
+
+// Sessions keeps signed-in browsers; *auth.Service implements it.
+type Sessions interface {
+	StartSession(ctx context.Context, u auth.User) (string, *auth.Session, error)
+	Authenticate(ctx context.Context, token string) (*auth.Session, error)
+	Logout(ctx context.Context, token string, everywhere bool) error
+}
+
+// Check is one readiness check.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Config is the web layer's share of the configuration.
+type Config struct {
+	Production bool
+	BaseURL    *url.URL
+	// AppURL is where people land after signing in: a path or an allowed URL.
+	AppURL            string
+	RedirectAllowlist []string
+	CORSOrigins       []string
+	TrustedProxies    []netip.Prefix
+	RateLimitMax      int
+	RateLimitWindow   time.Duration
+	CookieDomain      string
+	AppName           string
+	AccentColor       string
+	LogoURL           string
+	// ResendCooldown is shown on the login page's resend countdown.
+	ResendCooldown time.Duration
+	CodeLength     int
+}
+
+// Deps are the parts the web layer drives.
+type Deps struct {
+	Login    Passwordless
+	Sessions Sessions
+	// IPLimiter counts requests per client address.
+	IPLimiter auth.Limiter
+	Clock     auth.Clock
+	// Outbox is the development mail capture; nil disables /dev/outbox.
+	Outbox  *outbox.Outbox
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Ready   []Check
+	// Extra mounts more routes (the provider API) on the same mux.
+	Extra func(mux *http.ServeMux)
+}
+
+// Server serves the app routes.
+type Server struct {
+	cfg       Config
+	login     Passwordless
+	sessions  Sessions
+	ipLimiter auth.Limiter
+	clock     auth.Clock
+	outbox    *outbox.Outbox
+	metrics   *metrics.Metrics
+	log       *slog.Logger
+	ready     []Check
+	redirects redirectPolicy
+	appURL    string
+	pages     *pages
+	handler   http.Handler
+}
+
+// New builds the server and its middleware chain.
+func New(cfg Config, d Deps) (*Server, error) {
+	if cfg.AppName == "" {
+		cfg.AppName = "Latch"
+	}
+	if cfg.CodeLength == 0 {
+		cfg.CodeLength = 6
+	}
+	if d.Clock == nil {
+		d.Clock = auth.SystemClock{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New(metrics.Build{})
+	}
+	rp, err := newRedirectPolicy(cfg.RedirectAllowlist)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, login: d.Login, sessions: d.Sessions, ipLimiter: d.IPLimiter, clock: d.Clock,
+		outbox: d.Outbox, metrics: d.Metrics, log: d.Logger, ready: d.Ready, redirects: rp,
+	}
+	if cfg.AppURL == "" {
+		cfg.AppURL = "/"
+	}
+	if s.appURL, err = rp.Check(cfg.AppURL); err != nil {
+		return nil, fmt.Errorf("web: APP_URL %q is neither a local path nor on the redirect allow-list", cfg.AppURL)
+	}
+	if s.pages, err = newPages(); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	if d.Extra != nil {
+		d.Extra(mux)
+	}
+	if s.handler, err = s.chain(mux); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ServeHTTP serves a request through the whole chain.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// chain wraps the mux in the middleware, outermost first. The order is
+// the one place to read what every request goes through.
+func (s *Server) chain(mux *http.ServeMux) (http.Handler, error) {
+	gzip, err := gzhttp.NewWrapper(gzhttp.MinSize(1024))
+	if err != nil {
+		return nil, fmt.Errorf("web: gzip: %w", err)
+	}
+	var h http.Handler = s.dispatch(mux)
+	h = s.limitByIP(h)
+	h = s.limitBodies(h)
+	h = gzip(h)
+	h = s.cors().Handler(h)
+	if h, err = s.crossOrigin(h); err != nil {
+		return nil, fmt.Errorf("web: cross-origin protection: %w", err)
+	}
+	h = s.securityHeaders(h)
+	h = s.accessLog(h)
+	h = s.recoverPanics(h)
+	h = clientIPs(s.cfg.TrustedProxies)(h)
+	h = requestIDs(h)
+	return h, nil
+}
+
+// cors allows the listed origins to call the API with credentials. Never
+// "*": a wildcard with credentials would hand sessions to any site.
+func (s *Server) cors() *cors.Cors {
+	return cors.New(cors.Options{
+		AllowedOrigins:   s.cfg.CORSOrigins,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Content-Type", "X-Request-Id"},
+		ExposedHeaders:   []string{"X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"},
+		AllowCredentials: true,
+		MaxAge:           600,
+	})
+}
+
+// dispatch runs the mux, records the matched route for the log and the
+// metrics, and answers unknown routes and wrong methods itself: JSON under
+// /api, a page elsewhere.
+func (s *Server) dispatch(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			stateOf(r.Context()).route = pattern
+			h.ServeHTTP(w, r)
+			return
+		}
+		// Let the mux decide between 404 and 405 (it knows the Allow set),
+		// then answer in our own shape.
+		probe := &headerProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			s.notAllowed(w, r)
+			return
+		}
+		s.notFound(w, r)
+	})
+}
+
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.status = code }
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if isAPI(r) {
+		s.writeError(w, r, auth.Errorf(auth.CodeNotFound, "There is nothing at %s.", r.URL.Path))
+		return
+	}
+	s.renderPage(w, r, http.StatusNotFound, "notfound", pageData{Title: "Page not found"})
+}
+
+func (s *Server) notAllowed(w http.ResponseWriter, r *http.Request) {
+	err := auth.Errorf(auth.CodeMethodNotAllowed, "%s is not allowed on %s.", r.Method, r.URL.Path)
+	if isAPI(r) {
+		s.writeError(w, r, err)
+		return
+	}
+	s.renderPage(w, r, http.StatusMethodNotAllowed, "notfound", pageData{Title: "Method not allowed"})
+}
+
+func isAPI(r *http.Request) bool {
+	p := r.URL.Path
+	return len(p) >= 4 && p[:4] == "/api" && (len(p) == 4 || p[4] == '/')
+}
