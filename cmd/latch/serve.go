@@ -194,6 +194,12 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		return fail(err)
 	}
 
+	faces, err := providerFaces(ctx, cfg, svc, store, log)
+	if err != nil {
+		return fail(err)
+	}
+	a.closers = append(a.closers, faces.close)
+
 	srv, err := web.New(web.Config{
 		Production:        cfg.production(),
 		BaseURL:           cfg.baseURL,
@@ -210,13 +216,14 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		ResendCooldown:    cfg.ResendCooldown,
 		CodeLength:        cfg.CodeLength,
 	}, web.Deps{
-		Login:     svc,
+		Login:     faces.login,
 		Sessions:  svc,
 		IPLimiter: ipLimiter,
 		Outbox:    a.outbox,
 		Metrics:   m,
 		Logger:    log,
-		Ready:     []web.Check{{Name: "store", Fn: store.Ping}},
+		Ready:     append([]web.Check{{Name: "store", Fn: store.Ping}}, faces.checks...),
+		Extra:     faces.mount,
 	})
 	if err != nil {
 		return fail(err)

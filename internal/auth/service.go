@@ -273,6 +273,10 @@ type LinkProof struct {
 	Token       string
 	ChallengeID string // optional; must match when given
 	Binding     string // the requesting browser's cookie secret, if this is that browser
+	// ServerSide marks a proof relayed by an app's server (the provider
+	// API): there is no browser, so same-browser enforcement is the app's
+	// business, not the engine's.
+	ServerSide bool
 }
 
 // LinkStatus says what opening a magic link would do, without doing it.
@@ -304,7 +308,7 @@ func (s *Service) VerifyLink(ctx context.Context, p LinkProof) (*Login, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.cfg.SameBrowser && !s.keys.bindingMatches(c.BindingHash, p.Binding) {
+	if s.cfg.SameBrowser && !p.ServerSide && !s.keys.bindingMatches(c.BindingHash, p.Binding) {
 		return nil, Errorf(CodeDifferentBrowser, "This link works only in the browser where you asked for it. Type the code from the email instead.")
 	}
 	c, err = s.store.ConsumeLink(ctx, c.ID, c.TokenHash, s.clock.Now())
