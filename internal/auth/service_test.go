@@ -1,0 +1,487 @@
+package auth_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/auth/authtest"
+	"github.com/latch-auth/latch/internal/memstore"
+)
+
+// mailbox is a fake Mailer that keeps what it was given.
+type mailbox struct {
+	mu   sync.Mutex
+	sent []*auth.LoginMail
+}
+
+func (m *mailbox) SendLogin(_ context.Context, lm *auth.LoginMail) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, lm)
+	return nil
+}
+
+func (m *mailbox) last(t *testing.T) *auth.LoginMail {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.sent) == 0 {
+		t.Fatal("no mail was sent")
+	}
+	return m.sent[len(m.sent)-1]
+}
+
+func (m *mailbox) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sent)
+}
+
+type env struct {
+	svc   *auth.Service
+	store *memstore.Store
+	clock *authtest.Clock
+	mail  *mailbox
+}
+
+const secret = "test-secret-test-secret-test-secret!"
+
+func newEnv(t *testing.T, edit func(*auth.Config)) *env {
+	t.Helper()
+	keys, err := auth.NewKeys(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{store: memstore.New(), clock: authtest.NewClock(authtest.Epoch), mail: &mailbox{}}
+	cfg := auth.Config{LinkURL: "https://login.example.com/api/auth/passwordless/verify", Keys: keys, Clock: e.clock}
+	if edit != nil {
+		edit(&cfg)
+	}
+	e.svc, err = auth.NewService(cfg, e.store, e.store, e.mail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) mustSend(t *testing.T, email string) (*auth.Sent, *auth.LoginMail) {
+	t.Helper()
+	sent, err := e.svc.Send(context.Background(), auth.SendRequest{Email: email})
+	if err != nil {
+		t.Fatalf("Send(%q): %v", email, err)
+	}
+	return sent, e.mail.last(t)
+}
+
+func linkToken(t *testing.T, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get("link_token")
+}
+
+func wantCode(t *testing.T, err error, code auth.Code) *auth.Error {
+	t.Helper()
+	if got := auth.ErrorCode(err); got != code {
+		t.Fatalf("error %v has code %q, want %q", err, got, code)
+	}
+	e, _ := err.(*auth.Error)
+	return e
+}
+
+func TestSendCreatesCodeAndLink(t *testing.T) {
+	e := newEnv(t, nil)
+	sent, m := e.mustSend(t, "  Ada@Example.COM ")
+	if m.To != "Ada@example.com" {
+		t.Errorf("mail to %q, want the trimmed address with a lowercased domain", m.To)
+	}
+	if len(m.Code) != 6 || strings.Trim(m.Code, "0123456789") != "" {
+		t.Errorf("code %q is not 6 digits", m.Code)
+	}
+	if !strings.HasPrefix(m.Link, "https://login.example.com/api/auth/passwordless/verify?") || linkToken(t, m.Link) == "" {
+		t.Errorf("link %q lacks the base or the token", m.Link)
+	}
+	if sent.Type != auth.TypeLinkOTP || !sent.ExpiresAt.Equal(authtest.Epoch.Add(5*time.Minute)) || len(sent.ChallengeID) < 22 || sent.Binding == "" {
+		t.Errorf("sent = %+v", sent)
+	}
+	c, err := e.store.Challenge(context.Background(), sent.ChallengeID, authtest.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secretValue := range []string{m.Code, linkToken(t, m.Link), sent.Binding} {
+		for _, stored := range [][]byte{c.CodeHash, c.TokenHash, c.BindingHash} {
+			if strings.Contains(string(stored), secretValue) {
+				t.Fatalf("the store holds a secret in the clear")
+			}
+		}
+	}
+}
+
+func TestTypesDecideWhatIsSent(t *testing.T) {
+	for _, tc := range []struct {
+		typ        auth.PasswordlessType
+		code, link bool
+	}{
+		{auth.TypeLinkOTP, true, true},
+		{auth.TypeOTP, true, false},
+		{auth.TypeLink, false, true},
+	} {
+		t.Run(string(tc.typ), func(t *testing.T) {
+			e := newEnv(t, func(c *auth.Config) { c.Type = tc.typ })
+			sent, m := e.mustSend(t, "ada@example.com")
+			if (m.Code != "") != tc.code || (m.Link != "") != tc.link {
+				t.Fatalf("mail has code %q and link %q", m.Code, m.Link)
+			}
+			if !tc.code {
+				_, err := e.svc.VerifyCode(context.Background(), sent.ChallengeID, "123456")
+				wantCode(t, err, auth.CodeInvalidRequest)
+			}
+		})
+	}
+}
+
+func TestVerifyCode(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	sent, m := e.mustSend(t, "ada@example.com")
+	login, err := e.svc.VerifyCode(ctx, sent.ChallengeID, m.Code[:3]+" "+m.Code[3:])
+	if err != nil {
+		t.Fatalf("right code (typed with a space): %v", err)
+	}
+	if login.User.Email != "ada@example.com" || !strings.HasPrefix(login.User.ID, "usr_") || login.Method != "code" {
+		t.Fatalf("login = %+v", login)
+	}
+	_, err = e.svc.VerifyCode(ctx, sent.ChallengeID, m.Code)
+	wantCode(t, err, auth.CodeExpired)
+
+	// The same address gets the same user next time.
+	sent, m = e.mustSend(t, "ada@EXAMPLE.com")
+	again, err := e.svc.VerifyCode(ctx, sent.ChallengeID, m.Code)
+	if err != nil || again.User.ID != login.User.ID {
+		t.Fatalf("second login: %+v, %v; want user %s", again, err, login.User.ID)
+	}
+}
+
+func TestWrongCodesLockTheChallenge(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	sent, m := e.mustSend(t, "ada@example.com")
+	wrong := "000000"
+	if m.Code == wrong {
+		wrong = "111111"
+	}
+	for left := 4; left >= 0; left-- {
+		_, err := e.svc.VerifyCode(ctx, sent.ChallengeID, wrong)
+		ae := wantCode(t, err, auth.CodeInvalidCode)
+		if ae.Details["attemptsRemaining"] != left {
+			t.Fatalf("attemptsRemaining = %v, want %d", ae.Details["attemptsRemaining"], left)
+		}
+	}
+	_, err := e.svc.VerifyCode(ctx, sent.ChallengeID, m.Code)
+	wantCode(t, err, auth.CodeTooManyAttempts)
+	e.clock.Advance(time.Minute)
+	_, err = e.svc.Resend(ctx, sent.ChallengeID)
+	wantCode(t, err, auth.CodeTooManyAttempts)
+}
+
+func TestMalformedCodesDoNotCount(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	sent, m := e.mustSend(t, "ada@example.com")
+	for _, code := range []string{"12345", "abcdef", "1234567"} {
+		_, err := e.svc.VerifyCode(ctx, sent.ChallengeID, code)
+		wantCode(t, err, auth.CodeInvalidCode)
+	}
+	_, err := e.svc.VerifyCode(ctx, sent.ChallengeID, "")
+	wantCode(t, err, auth.CodeInvalidRequest)
+	if _, err := e.svc.VerifyCode(ctx, sent.ChallengeID, m.Code); err != nil {
+		t.Fatalf("right code after malformed ones: %v", err)
+	}
+}
+
+func TestWrongGuessesAreCappedPerEmailAcrossChallenges(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(c *auth.Config) { c.EmailFailureLimit = 7; c.EmailSendLimit = 100 })
+	judged := 0
+	var last *auth.Sent
+	var lastMail *auth.LoginMail
+	for range 4 { // four challenges would allow 20 guesses without the cap
+		last, lastMail = e.mustSend(t, "victim@example.com")
+		for range 5 {
+			_, err := e.svc.VerifyCode(ctx, last.ChallengeID, "999999")
+			if auth.ErrorCode(err) == auth.CodeInvalidCode {
+				judged++
+			}
+		}
+	}
+	if judged != 7 {
+		t.Fatalf("%d wrong codes were judged across challenges, want the cap of 7", judged)
+	}
+	_, err := e.svc.VerifyCode(ctx, last.ChallengeID, lastMail.Code)
+	wantCode(t, err, auth.CodeTooManyAttempts)
+	e.clock.Advance(16 * time.Minute) // the failure window passes, and so does this challenge
+	sent, m := e.mustSend(t, "victim@example.com")
+	if _, err := e.svc.VerifyCode(ctx, sent.ChallengeID, m.Code); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	sent, m := e.mustSend(t, "ada@example.com")
+	e.clock.Advance(5 * time.Minute)
+	_, err := e.svc.VerifyCode(ctx, sent.ChallengeID, m.Code)
+	wantCode(t, err, auth.CodeExpired)
+	_, err = e.svc.VerifyLink(ctx, auth.LinkProof{Token: linkToken(t, m.Link)})
+	wantCode(t, err, auth.CodeExpired)
+}
+
+func TestResend(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(c *auth.Config) { c.EmailSendLimit = 3 })
+	sent, first := e.mustSend(t, "ada@example.com")
+
+	_, err := e.svc.Resend(ctx, sent.ChallengeID)
+	ae := wantCode(t, err, auth.CodeRateLimited)
+	if ae.Details["retryAfter"] != 30 {
+		t.Fatalf("cooldown retryAfter = %v, want 30", ae.Details["retryAfter"])
+	}
+	e.clock.Advance(30 * time.Second)
+	again, err := e.svc.Resend(ctx, sent.ChallengeID)
+	if err != nil {
+		t.Fatalf("Resend: %v", err)
+	}
+	second := e.mail.last(t)
+	if again.ChallengeID != sent.ChallengeID || !again.ExpiresAt.Equal(e.clock.Now().Add(5*time.Minute)) {
+		t.Fatalf("resend = %+v", again)
+	}
+	if first.Code != second.Code {
+		_, err = e.svc.VerifyCode(ctx, sent.ChallengeID, first.Code)
+		wantCode(t, err, auth.CodeInvalidCode)
+	}
+	_, err = e.svc.VerifyLink(ctx, auth.LinkProof{Token: linkToken(t, first.Link)})
+	wantCode(t, err, auth.CodeExpired)
+	if _, err := e.svc.VerifyLink(ctx, auth.LinkProof{Token: linkToken(t, second.Link)}); err != nil {
+		t.Fatalf("new link: %v", err)
+	}
+
+	// Resends count against the per-address send limit.
+	sent, _ = e.mustSend(t, "ada@example.com") // third email this minute
+	e.clock.Advance(30 * time.Second)
+	if e.clock.Now().Truncate(time.Minute) != authtest.Epoch.Truncate(time.Minute) {
+		t.Skip("the test crossed a rate-limit window boundary")
+	}
+	_, err = e.svc.Resend(ctx, sent.ChallengeID)
+	wantCode(t, err, auth.CodeRateLimited)
+}
+
+func TestSendLimitPerEmail(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mustSend(t, "ada@example.com")
+	e.mustSend(t, "ada@example.com")
+	_, err := e.svc.Send(context.Background(), auth.SendRequest{Email: " ada@EXAMPLE.com "})
+	ae := wantCode(t, err, auth.CodeRateLimited)
+	if ae.Details["retryAfter"] == nil {
+		t.Fatal("no retryAfter")
+	}
+	e.mustSend(t, "grace@example.com") // other addresses are not affected
+	if e.mail.count() != 3 {
+		t.Fatalf("%d mails sent, want 3", e.mail.count())
+	}
+}
+
+func TestAllowedDomainsAnswerTheSameAndSendNothing(t *testing.T) {
+	e := newEnv(t, func(c *auth.Config) { c.AllowedDomains = []string{"Example.com"} })
+	allowed, err := e.svc.Send(context.Background(), auth.SendRequest{Email: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := e.svc.Send(context.Background(), auth.SendRequest{Email: "eve@elsewhere.org"})
+	if err != nil {
+		t.Fatalf("disallowed domain got an error: %v", err)
+	}
+	if e.mail.count() != 1 || e.mail.last(t).To != "ada@example.com" {
+		t.Fatalf("mails: %d, last to %s; want only ada's", e.mail.count(), e.mail.last(t).To)
+	}
+	if other.Type != allowed.Type || other.ExpiresAt != allowed.ExpiresAt || len(other.ChallengeID) != len(allowed.ChallengeID) {
+		t.Fatalf("answers differ: %+v vs %+v", other, allowed)
+	}
+}
+
+func TestMagicLink(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	sent, m := e.mustSend(t, "ada@example.com")
+	token := linkToken(t, m.Link)
+	for range 3 { // mail scanners may open it any number of times
+		st, err := e.svc.InspectLink(ctx, auth.LinkProof{Token: token, ChallengeID: sent.ChallengeID, Binding: sent.Binding})
+		if err != nil || !st.Valid || !st.SameBrowser || !st.Allowed {
+			t.Fatalf("InspectLink = %+v, %v", st, err)
+		}
+	}
+	if st, _ := e.svc.InspectLink(ctx, auth.LinkProof{Token: token}); st.SameBrowser || !st.Allowed {
+		t.Fatalf("another browser: %+v; want allowed but not the same browser", st)
+	}
+	_, err := e.svc.VerifyLink(ctx, auth.LinkProof{Token: token, ChallengeID: authtest.RandomID(t)})
+	wantCode(t, err, auth.CodeExpired)
+	login, err := e.svc.VerifyLink(ctx, auth.LinkProof{Token: token})
+	if err != nil || login.Method != "link" || login.User.Email != "ada@example.com" {
+		t.Fatalf("VerifyLink = %+v, %v", login, err)
+	}
+	_, err = e.svc.VerifyLink(ctx, auth.LinkProof{Token: token})
+	wantCode(t, err, auth.CodeExpired)
+	_, err = e.svc.VerifyCode(ctx, sent.ChallengeID, m.Code)
+	wantCode(t, err, auth.CodeExpired)
+	if st, err := e.svc.InspectLink(ctx, auth.LinkProof{Token: token}); err != nil || st.Valid {
+		t.Fatalf("used link inspects as %+v, %v", st, err)
+	}
+}
+
+func TestSameBrowserEnforcement(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(c *auth.Config) { c.SameBrowser = true })
+	sent, m := e.mustSend(t, "ada@example.com")
+	token := linkToken(t, m.Link)
+	st, _ := e.svc.InspectLink(ctx, auth.LinkProof{Token: token})
+	if st.Allowed {
+		t.Fatal("another browser is allowed under same-browser enforcement")
+	}
+	_, err := e.svc.VerifyLink(ctx, auth.LinkProof{Token: token, Binding: "forged"})
+	wantCode(t, err, auth.CodeDifferentBrowser)
+	if _, err := e.svc.VerifyLink(ctx, auth.LinkProof{Token: token, Binding: sent.Binding}); err != nil {
+		t.Fatalf("the asking browser: %v", err)
+	}
+}
+
+func TestSecretRotationKeepsPendingLoginsWorking(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	sent, m := e.mustSend(t, "ada@example.com")
+	sent2, m2 := e.mustSend(t, "grace@example.com")
+
+	newSecret := "a-brand-new-secret-a-brand-new-secret"
+	rotated, _ := auth.NewKeys(newSecret, secret)
+	svc, err := auth.NewService(auth.Config{LinkURL: "https://x.example/v", Keys: rotated, Clock: e.clock}, e.store, e.store, e.mail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.VerifyCode(ctx, sent.ChallengeID, m.Code); err != nil {
+		t.Fatalf("code from before the rotation: %v", err)
+	}
+	if _, err := svc.VerifyLink(ctx, auth.LinkProof{Token: linkToken(t, m2.Link), ChallengeID: sent2.ChallengeID}); err != nil {
+		t.Fatalf("link from before the rotation: %v", err)
+	}
+
+	// Without the previous secret they fail.
+	sent3, m3 := e.mustSend(t, "alan@example.com")
+	onlyNew, _ := auth.NewKeys(newSecret)
+	svc, _ = auth.NewService(auth.Config{LinkURL: "https://x.example/v", Keys: onlyNew, Clock: e.clock}, e.store, e.store, e.mail)
+	_, err = svc.VerifyCode(ctx, sent3.ChallengeID, m3.Code)
+	wantCode(t, err, auth.CodeInvalidCode)
+}
+
+func TestSessions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(c *auth.Config) { c.SessionIdleTimeout = time.Hour; c.SessionLifetime = 3 * time.Hour })
+	u := auth.User{ID: "usr_1", Email: "ada@example.com"}
+	token, sess, err := e.svc.StartSession(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.ID == token || sess.ID != auth.SessionID(token) || len(token) != 43 {
+		t.Fatalf("session id must be the token's hash; token %q id %q", token, sess.ID)
+	}
+	token2, _, _ := e.svc.StartSession(ctx, u)
+	if token2 == token {
+		t.Fatal("two logins got the same token")
+	}
+	for _, step := range []time.Duration{50 * time.Minute, 50 * time.Minute, 50 * time.Minute} {
+		e.clock.Advance(step)
+		if _, err := e.svc.Authenticate(ctx, token); err != nil {
+			t.Fatalf("session in use at +%s: %v", e.clock.Now().Sub(authtest.Epoch), err)
+		}
+	}
+	e.clock.Advance(31 * time.Minute) // past the 3h lifetime though recently used
+	_, err = e.svc.Authenticate(ctx, token)
+	wantCode(t, err, auth.CodeUnauthorized)
+	_, err = e.svc.Authenticate(ctx, token2) // idle for 3h31m
+	wantCode(t, err, auth.CodeUnauthorized)
+	for _, bad := range []string{"", "short", strings.Repeat("!", 43)} {
+		_, err = e.svc.Authenticate(ctx, bad)
+		wantCode(t, err, auth.CodeUnauthorized)
+	}
+}
+
+func TestLogout(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	u := auth.User{ID: "usr_1", Email: "ada@example.com"}
+	a, _, _ := e.svc.StartSession(ctx, u)
+	b, _, _ := e.svc.StartSession(ctx, u)
+	c, _, _ := e.svc.StartSession(ctx, u)
+	other, _, _ := e.svc.StartSession(ctx, auth.User{ID: "usr_2", Email: "grace@example.com"})
+	if err := e.svc.Logout(ctx, a, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.svc.Authenticate(ctx, a)
+	wantCode(t, err, auth.CodeUnauthorized)
+	if _, err := e.svc.Authenticate(ctx, b); err != nil {
+		t.Fatalf("a local logout ended another session: %v", err)
+	}
+	if err := e.svc.Logout(ctx, b, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{b, c} {
+		_, err := e.svc.Authenticate(ctx, tok)
+		wantCode(t, err, auth.CodeUnauthorized)
+	}
+	if _, err := e.svc.Authenticate(ctx, other); err != nil {
+		t.Fatalf("logout everywhere ended another user's session: %v", err)
+	}
+	wantCode(t, e.svc.Logout(ctx, a, false), auth.CodeUnauthorized)
+}
+
+func TestInputLimits(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	_, err := e.svc.Send(ctx, auth.SendRequest{Email: "ada@example.com", State: strings.Repeat("s", 1001)})
+	wantCode(t, err, auth.CodeInvalidRequest)
+	_, err = e.svc.Send(ctx, auth.SendRequest{Email: "ada@example.com", Template: "PHISH"})
+	wantCode(t, err, auth.CodeInvalidRequest)
+	_, err = e.svc.VerifyCode(ctx, strings.Repeat("a", 201), "123456")
+	wantCode(t, err, auth.CodeInvalidRequest)
+	_, err = e.svc.VerifyCode(ctx, "", "123456")
+	wantCode(t, err, auth.CodeInvalidRequest)
+	_, err = e.svc.VerifyLink(ctx, auth.LinkProof{Token: strings.Repeat("a", 101)})
+	wantCode(t, err, auth.CodeInvalidRequest)
+	if e.mail.count() != 0 {
+		t.Fatal("bad input sent mail")
+	}
+}
+
+func TestCodesAreUniform(t *testing.T) {
+	// A coarse check that every digit appears in every position.
+	e := newEnv(t, func(c *auth.Config) { c.EmailSendLimit = 1000 })
+	var seen [6][10]int
+	for range 400 {
+		_, m := e.mustSend(t, "ada@example.com")
+		for i, r := range m.Code {
+			seen[i][r-'0']++
+		}
+	}
+	for i := range seen {
+		for d, n := range seen[i] {
+			if n == 0 {
+				t.Fatalf("digit %d never appeared in position %d in 400 codes", d, i)
+			}
+		}
+	}
+}
