@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latch-auth/latch/internal/audit"
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/boltstore"
 	"github.com/latch-auth/latch/internal/mail"
@@ -50,7 +51,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		cfg.baseURL = &url.URL{Scheme: "http", Host: publicHost(ln.Addr())}
 	}
 
-	app, err := build(ctx, cfg, log)
+	app, err := build(ctx, cfg, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -135,7 +136,7 @@ func (a *app) close() {
 }
 
 // build wires the stores, mail, engine and web layer from cfg.
-func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
+func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) (*app, error) {
 	a := &app{}
 	fail := func(err error) (*app, error) {
 		a.close()
@@ -161,6 +162,12 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.storeName = "bbolt"
 
 	m := metrics.New(metrics.Build{Version: version, Commit: commit})
+	auditOut, closeAudit, err := audit.Open(cfg.AuditLog, stdout)
+	if err != nil {
+		return fail(err)
+	}
+	a.closers = append(a.closers, closeAudit)
+	auditor := audit.Tee{m, audit.New(auditOut, audit.Request{ID: web.RequestID, ClientIP: web.ClientIP})}
 	renderer, err := mail.NewRenderer(mail.Brand{AppName: cfg.AppName, AccentColor: cfg.AppAccentColor, From: cfg.MailFrom}, cfg.MailTemplatesDir)
 	if err != nil {
 		return fail(err)
@@ -188,7 +195,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		SessionIdleTimeout: cfg.SessionIdleTimeout,
 		SessionLifetime:    cfg.SessionLifetime,
 		Keys:               keys,
-		Auditor:            m,
+		Auditor:            auditor,
 	}, store, limiter, mailer)
 	if err != nil {
 		return fail(err)
@@ -221,6 +228,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		IPLimiter: ipLimiter,
 		Outbox:    a.outbox,
 		Metrics:   m,
+		Auditor:   auditor,
 		Logger:    log,
 		Ready:     append([]web.Check{{Name: "store", Fn: store.Ping}}, faces.checks...),
 		Extra:     faces.mount,

@@ -91,9 +91,6 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 	}
 }
 
-// RateLimited counts one refusal by the named limit.
-func (m *Metrics) RateLimited(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
-
 // Mail counts one mail outcome (queued, sent, retried, dead_lettered, dropped).
 func (m *Metrics) Mail(outcome string) { m.mail.WithLabelValues(outcome).Inc() }
 

@@ -29,7 +29,7 @@ func (s *Server) limitByIP(next http.Handler) http.Handler {
 		}
 		setRateLimitHeaders(w, d)
 		if !d.Allowed {
-			s.metrics.RateLimited("ip")
+			s.auditor.Audit(r.Context(), auth.Event{Kind: auth.EventRateLimited, Method: "ip"})
 			s.writeError(w, r, limited(d.Reset))
 			return
 		}

@@ -75,6 +75,8 @@ type Deps struct {
 	// Outbox is the development mail capture; nil disables /dev/outbox.
 	Outbox  *outbox.Outbox
 	Metrics *metrics.Metrics
+	// Auditor receives the web layer's own security events (per-IP limits).
+	Auditor auth.Auditor
 	Logger  *slog.Logger
 	Ready   []Check
 	// Extra mounts more routes (the provider API) on the same mux.
@@ -90,6 +92,7 @@ type Server struct {
 	clock     auth.Clock
 	outbox    *outbox.Outbox
 	metrics   *metrics.Metrics
+	auditor   auth.Auditor
 	log       *slog.Logger
 	ready     []Check
 	redirects redirectPolicy
@@ -115,13 +118,16 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(metrics.Build{})
 	}
+	if d.Auditor == nil {
+		d.Auditor = d.Metrics
+	}
 	rp, err := newRedirectPolicy(cfg.RedirectAllowlist)
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &Server{
 		cfg: cfg, login: d.Login, sessions: d.Sessions, ipLimiter: d.IPLimiter, clock: d.Clock,
-		outbox: d.Outbox, metrics: d.Metrics, log: d.Logger, ready: d.Ready, redirects: rp,
+		outbox: d.Outbox, metrics: d.Metrics, auditor: d.Auditor, log: d.Logger, ready: d.Ready, redirects: rp,
 	}
 	if cfg.AppURL == "" {
 		cfg.AppURL = "/"
