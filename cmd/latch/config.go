@@ -268,6 +268,9 @@ func (c *Config) validate() []error {
 	if c.RateLimitMax < 0 {
 		bad("RATE_LIMIT_MAX: must not be negative")
 	}
+	if c.RateLimitAuthIPMax < 0 {
+		bad("RATE_LIMIT_AUTH_IP_MAX: must not be negative")
+	}
 	if c.RateLimitAuthEmailMax < 1 {
 		bad("RATE_LIMIT_AUTH_EMAIL_MAX: must be at least 1")
 	}

@@ -174,7 +174,13 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	var mailer auth.Mailer
 	if cfg.SMTPURL == "" {
-		a.outbox = outbox.New(log, outbox.DefaultCapacity)
+		// Only development prints codes and links to the log, so that a
+		// person can click them; test runs keep logs free of secrets.
+		var outboxLog *slog.Logger
+		if cfg.AppEnv == "development" {
+			outboxLog = log
+		}
+		a.outbox = outbox.New(outboxLog, outbox.DefaultCapacity)
 		mailer = &mail.Direct{Renderer: renderer, Transport: a.outbox, Clock: auth.SystemClock{}}
 	} else {
 		return fail(errors.New("SMTP_URL: SMTP delivery is not wired yet"))
@@ -216,6 +222,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		TrustedProxies:    cfg.trustedProxies,
 		RateLimitMax:      cfg.RateLimitMax,
 		RateLimitWindow:   cfg.RateLimitWindow,
+		AuthIPMax:         cfg.RateLimitAuthIPMax,
 		CookieDomain:      cfg.CookieDomain,
 		AppName:           cfg.AppName,
 		AccentColor:       cfg.AppAccentColor,

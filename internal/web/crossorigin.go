@@ -19,7 +19,7 @@ func (s *Server) crossOrigin(next http.Handler) (http.Handler, error) {
 		}
 	}
 	p.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, auth.Errorf(auth.CodeCrossOrigin, "This request came from another site and was refused."))
+		s.middlewareError(w, r, auth.Errorf(auth.CodeCrossOrigin, "This request came from another site and was refused."))
 	}))
 	return p.Handler(next), nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/latch-auth/latch/internal/auth"
 )
@@ -66,6 +67,21 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(ra))
 	}
 	writeJSON(w, status, errorBody{Error: e.Message, Code: e.Code, RequestID: requestID(r.Context()), Details: e.Details})
+}
+
+// middlewareError answers a request that a middleware refused: in the
+// JSON shape for API clients, as a page for people on the HTML routes.
+func (s *Server) middlewareError(w http.ResponseWriter, r *http.Request, err error) {
+	if isAPI(r) || !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		s.writeError(w, r, err)
+		return
+	}
+	e := publicError(err)
+	s.logError(r, Status(e.Code), err)
+	if ra, ok := e.Details["retryAfter"].(int); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(ra))
+	}
+	s.renderPage(w, r, Status(e.Code), "notfound", pageData{Title: "Something went wrong", Error: e.Message})
 }
 
 func (s *Server) logError(r *http.Request, status int, err error) {

@@ -56,10 +56,13 @@ type Config struct {
 	TrustedProxies    []netip.Prefix
 	RateLimitMax      int
 	RateLimitWindow   time.Duration
-	CookieDomain      string
-	AppName           string
-	AccentColor       string
-	LogoURL           string
+	// AuthIPMax caps, per client IP and window, the requests that send
+	// mail or judge a code or link.
+	AuthIPMax    int
+	CookieDomain string
+	AppName      string
+	AccentColor  string
+	LogoURL      string
 	// ResendCooldown is shown on the login page's resend countdown.
 	ResendCooldown time.Duration
 	CodeLength     int

@@ -1,0 +1,292 @@
+package web_test
+
+import (
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/web"
+)
+
+func TestCrossSiteRequestsAreRefused(t *testing.T) {
+	h := newHarness(t, options{web: func(c *web.Config) { c.CORSOrigins = []string{"https://app.example.com"} }})
+	send := "/api/auth/passwordless/email/send"
+	body := strings.NewReader
+	cases := []struct {
+		name   string
+		header []string
+		status int
+	}{
+		{"cross-site browser", []string{"Origin", "https://evil.test", "Sec-Fetch-Site", "cross-site"}, 403},
+		{"cross-site by Origin only", []string{"Origin", "https://evil.test"}, 403},
+		{"same-origin browser", []string{"Sec-Fetch-Site", "same-origin"}, 200},
+		{"allow-listed origin", []string{"Origin", "https://app.example.com", "Sec-Fetch-Site", "cross-site"}, 200},
+		{"non-browser client", nil, 200},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := "user" + string(rune('a'+i)) + "@example.com"
+			r := h.do(h.client, "POST", send, "application/json", body(`{"email":"`+addr+`"}`), tc.header...)
+			if tc.status == 403 {
+				wantError(t, r, 403, auth.CodeCrossOrigin)
+				if _, sent := h.mail.byTo[addr]; sent {
+					t.Fatal("a refused request sent mail")
+				}
+				return
+			}
+			if r.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.StatusCode, tc.status, r.body)
+			}
+		})
+	}
+	// Safe methods pass whatever their origin.
+	if r := h.do(h.client, "GET", "/api/health", "", nil, "Origin", "https://evil.test", "Sec-Fetch-Site", "cross-site"); r.StatusCode != 200 {
+		t.Fatalf("cross-site GET: %d", r.StatusCode)
+	}
+}
+
+func TestCORSAllowsOnlyListedOrigins(t *testing.T) {
+	h := newHarness(t, options{web: func(c *web.Config) { c.CORSOrigins = []string{"https://app.example.com"} }})
+	preflight := func(origin string) response {
+		return h.do(h.client, "OPTIONS", "/api/auth/passwordless/email/send", "", nil,
+			"Origin", origin, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type")
+	}
+	r := preflight("https://app.example.com")
+	if r.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || r.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("allowed preflight headers: %v", r.Header)
+	}
+	if !strings.Contains(strings.Join(r.Header.Values("Vary"), ","), "Origin") {
+		t.Fatalf("preflight without Vary: Origin: %v", r.Header)
+	}
+	for _, origin := range []string{"https://evil.test", "https://app.example.com.evil.test", "http://app.example.com", "null"} {
+		if got := preflight(origin).Header.Get("Access-Control-Allow-Origin"); got != "" {
+			t.Errorf("preflight from %s allowed as %q", origin, got)
+		}
+	}
+	r = h.do(h.client, "GET", "/api/health", "", nil, "Origin", "https://app.example.com")
+	if r.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || r.Header.Get("Access-Control-Allow-Origin") == "*" {
+		t.Fatalf("simple request ACAO %q", r.Header.Get("Access-Control-Allow-Origin"))
+	}
+	r = h.do(h.client, "OPTIONS", "/api/auth/passwordless/email/send", "", nil,
+		"Origin", "https://app.example.com", "Access-Control-Request-Method", "DELETE")
+	if r.Header.Get("Access-Control-Allow-Origin") != "" && strings.Contains(r.Header.Get("Access-Control-Allow-Methods"), "DELETE") {
+		t.Fatal("preflight allowed DELETE")
+	}
+}
+
+func TestCookiesInProduction(t *testing.T) {
+	h := newHarness(t, options{web: func(c *web.Config) { c.Production = true }})
+	r := h.postJSON(h.client, "/api/auth/passwordless/email/send", map[string]string{"email": "ada@example.com"})
+	for _, ck := range r.Cookies() {
+		if !ck.Secure || !ck.HttpOnly || ck.Domain != "" {
+			t.Fatalf("production cookie %+v: want Secure, HttpOnly, no Domain", ck)
+		}
+	}
+}
+
+func TestCookieDomainOnlyWhenSet(t *testing.T) {
+	h := newHarness(t, options{web: func(c *web.Config) { c.CookieDomain = "example.com" }})
+	r := h.postJSON(h.client, "/api/auth/passwordless/email/send", map[string]string{"email": "ada@example.com"})
+	if ck := r.Cookies()[0]; ck.Domain != "example.com" {
+		t.Fatalf("cookie domain %q, want example.com", ck.Domain)
+	}
+}
+
+func TestPlantedSessionIsNotAdopted(t *testing.T) {
+	h := newHarness(t, options{})
+	planted := strings.Repeat("A", 43)
+	base, _ := url.Parse(h.srv.URL)
+	h.client.Jar.SetCookies(base, []*http.Cookie{{Name: "latch_session", Value: planted}})
+	id, m := h.send(h.client, "ada@example.com")
+	h.postJSON(h.client, "/api/auth/passwordless/email/verify/code", map[string]string{"authRequestId": id, "code": m.Code})
+	got := cookieValue(h.client, h.srv.URL, "latch_session")
+	if got == planted || len(got) != 43 {
+		t.Fatalf("session cookie after login %q: the planted one was kept", got)
+	}
+}
+
+func TestLogoutEndsTheSessionOnTheServer(t *testing.T) {
+	h := newHarness(t, options{})
+	id, m := h.send(h.client, "ada@example.com")
+	h.postJSON(h.client, "/api/auth/passwordless/email/verify/code", map[string]string{"authRequestId": id, "code": m.Code})
+	token := cookieValue(h.client, h.srv.URL, "latch_session")
+	h.do(h.client, "POST", "/api/auth/logout", "", nil)
+	// A copy of the cookie kept by an attacker no longer works.
+	r := h.do(newClient(), "GET", "/api/me", "", nil, "Cookie", "latch_session="+token)
+	wantError(t, r, 401, auth.CodeUnauthorized)
+}
+
+func TestLogoutEverywhere(t *testing.T) {
+	h := newHarness(t, options{})
+	laptop, phone := newClient(), newClient()
+	for _, c := range []*http.Client{laptop, phone} {
+		id, _ := h.send(c, "ada@example.com")
+		h.clock.Advance(31e9) // past the per-address send window's tight limit
+		m := h.mail.last(t, "ada@example.com")
+		if r := h.postJSON(c, "/api/auth/passwordless/email/verify/code", map[string]string{"authRequestId": id, "code": m.Code}); r.StatusCode != 200 {
+			t.Fatalf("sign-in: %d %s", r.StatusCode, r.body)
+		}
+	}
+	if r := h.do(laptop, "POST", "/api/auth/logout?scope=global", "", nil); r.StatusCode != 200 {
+		t.Fatalf("logout everywhere: %d %s", r.StatusCode, r.body)
+	}
+	wantError(t, h.get(phone, "/api/me"), 401, auth.CodeUnauthorized)
+}
+
+func TestTrustedProxies(t *testing.T) {
+	limitOne := func(trusted []netip.Prefix) options {
+		return options{web: func(c *web.Config) { c.RateLimitMax = 1; c.TrustedProxies = trusted }}
+	}
+	// Behind a trusted proxy each forwarded client is counted on its own.
+	h := newHarness(t, limitOne([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}))
+	for _, xff := range []string{"198.51.100.1", "203.0.113.5, 198.51.100.2", "198.51.100.3, 127.0.0.1"} {
+		if r := h.do(h.client, "GET", "/api/me", "", nil, "X-Forwarded-For", xff); r.StatusCode == 429 {
+			t.Fatalf("client %q was limited by another's count", xff)
+		}
+	}
+	// The left-most hop is the client's to write: only the right-most untrusted one counts.
+	wantError(t, h.do(h.client, "GET", "/api/me", "", nil, "X-Forwarded-For", "192.0.2.99, 198.51.100.1"), 429, auth.CodeRateLimited)
+
+	// From an untrusted peer the header changes nothing.
+	h = newHarness(t, limitOne(nil))
+	h.do(h.client, "GET", "/api/me", "", nil, "X-Forwarded-For", "198.51.100.1")
+	wantError(t, h.do(h.client, "GET", "/api/me", "", nil, "X-Forwarded-For", "198.51.100.2"), 429, auth.CodeRateLimited)
+}
+
+func TestSendDoesNotRevealWhoMaySignIn(t *testing.T) {
+	h := newHarness(t, options{auth: func(c *auth.Config) { c.AllowedDomains = []string{"example.com"} }})
+	in := h.postJSON(newClient(), "/api/auth/passwordless/email/send", map[string]string{"email": "ada@example.com"})
+	out := h.postJSON(newClient(), "/api/auth/passwordless/email/send", map[string]string{"email": "eve@elsewhere.test"})
+	if in.StatusCode != out.StatusCode || len(in.Cookies()) != len(out.Cookies()) {
+		t.Fatalf("answers differ: %d vs %d", in.StatusCode, out.StatusCode)
+	}
+	a, b := in.json(t), out.json(t)
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			t.Fatalf("key %s only in the allowed answer", k)
+		}
+	}
+	if len(a) != len(b) || a["expiresIn"] != b["expiresIn"] || a["passwordlessType"] != b["passwordlessType"] {
+		t.Fatalf("answers differ: %s vs %s", in.body, out.body)
+	}
+	if _, sent := h.mail.byTo["eve@elsewhere.test"]; sent {
+		t.Fatal("an address outside ALLOWED_EMAIL_DOMAINS got a code")
+	}
+}
+
+func TestRedirects(t *testing.T) {
+	h := newHarness(t, options{web: func(c *web.Config) { c.RedirectAllowlist = []string{"https://app.example.com"} }})
+	for _, tc := range []struct {
+		target string
+		ok     bool
+	}{
+		{"/dashboard", true},
+		{"/a/b?c=d#e", true},
+		{"https://app.example.com/welcome", true},
+		{"https://APP.example.com/", true},
+		{"//evil.test/", false},
+		{"/\\evil.test", false},
+		{"\\\\evil.test", false},
+		{"https://evil.test/", false},
+		{"https://app.example.com:8443/", false},
+		{"http://app.example.com/", false},
+		{"https://app.example.com.evil.test/", false},
+		{"javascript:alert(1)", false},
+		{"/\t/evil.test", false},
+		{"https://user@app.example.com/", false},
+		{"dashboard", false},
+	} {
+		r := h.postJSON(newClient(), "/api/auth/passwordless/email/send", map[string]string{"email": "r@example.com", "redirectTo": tc.target})
+		if tc.ok && r.StatusCode == 400 {
+			t.Errorf("redirect %q refused: %s", tc.target, r.body)
+		}
+		if !tc.ok {
+			if r.StatusCode != 400 || r.json(t)["code"] != string(auth.CodeInvalidRedirect) {
+				t.Errorf("redirect %q: %d %s; want 400 invalid_redirect", tc.target, r.StatusCode, r.body)
+			}
+		}
+		h.clock.Advance(61e9) // keep under the per-address send limit
+	}
+}
+
+func TestRedirectAfterLinkLogin(t *testing.T) {
+	h := newHarness(t, options{})
+	r := h.postJSON(h.client, "/api/auth/passwordless/email/send", map[string]string{"email": "ada@example.com", "redirectTo": "/welcome"})
+	if r.StatusCode != 200 {
+		t.Fatal(r.StatusCode)
+	}
+	m := h.mail.last(t, "ada@example.com")
+	u, _ := url.Parse(m.Link)
+	r = h.postForm(newClient(), "/api/auth/passwordless/verify", u.Query())
+	if r.StatusCode != 303 || r.Header.Get("Location") != "/welcome" {
+		t.Fatalf("redirect after link: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+}
+
+func TestSameBrowserLinks(t *testing.T) {
+	h := newHarness(t, options{auth: func(c *auth.Config) { c.SameBrowser = true }})
+	_, m := h.send(h.client, "ada@example.com")
+	other := newClient()
+	page := h.get(other, linkPath(t, m.Link))
+	if !strings.Contains(string(page.body), "type the code") && !strings.Contains(string(page.body), "Type the code") {
+		t.Fatalf("the page in another browser does not say to type the code:\n%s", page.body)
+	}
+	u, _ := url.Parse(m.Link)
+	wantError(t, h.postJSON(other, "/api/auth/passwordless/verify", map[string]string{"linkToken": u.Query().Get("link_token")}), 403, auth.CodeDifferentBrowser)
+	r := h.postForm(h.client, "/api/auth/passwordless/verify", u.Query())
+	if r.StatusCode != 303 {
+		t.Fatalf("the asking browser: %d %s", r.StatusCode, r.body)
+	}
+}
+
+func TestHSTSOnlyOverHTTPS(t *testing.T) {
+	h := newHarness(t, options{})
+	if h.get(h.client, "/api/health").Header.Get("Strict-Transport-Security") != "" {
+		t.Fatal("HSTS over http")
+	}
+	h = newHarness(t, options{web: func(c *web.Config) { c.BaseURL = &url.URL{Scheme: "https", Host: "login.example.com"} }})
+	if !strings.Contains(h.get(h.client, "/api/health").Header.Get("Strict-Transport-Security"), "max-age=") {
+		t.Fatal("no HSTS with an https BASE_URL")
+	}
+}
+
+func TestPagesUseNoncesAndNoInlineScripts(t *testing.T) {
+	h := newHarness(t, options{})
+	r := h.get(h.client, "/login")
+	csp := r.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self' 'nonce-") || strings.Contains(csp, "unsafe") {
+		t.Fatalf("login CSP %q", csp)
+	}
+	body := string(r.body)
+	if strings.Contains(body, "<script>") || strings.Contains(body, " onclick=") {
+		t.Fatal("the login page has an inline script without a nonce")
+	}
+	if h.get(h.client, "/login").Header.Get("Content-Security-Policy") == csp {
+		t.Fatal("two pages got the same nonce")
+	}
+}
+
+func TestPerIPLimitOnSendAndVerify(t *testing.T) {
+	h := newHarness(t, options{web: func(c *web.Config) { c.AuthIPMax = 3 }})
+	for i := range 3 {
+		r := h.postJSON(h.client, "/api/auth/passwordless/email/verify/code", map[string]string{"authRequestId": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "code": "12345" + string(rune('0'+i))})
+		if r.StatusCode == 429 {
+			t.Fatalf("request %d limited", i+1)
+		}
+	}
+	r := h.postJSON(h.client, "/api/auth/passwordless/email/send", map[string]string{"email": "ada@example.com"})
+	wantError(t, r, 429, auth.CodeRateLimited)
+	if r.Header.Get("RateLimit-Limit") != "3" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("headers %v", r.Header)
+	}
+	r = h.postForm(h.client, "/login", url.Values{"email": {"ada@example.com"}})
+	if r.StatusCode != 429 {
+		t.Fatalf("the login form is not under the same limit: %d", r.StatusCode)
+	}
+	if r := h.get(h.client, "/api/me"); r.StatusCode != 401 {
+		t.Fatalf("/api/me (not an auth route) was limited: %d", r.StatusCode)
+	}
+}
