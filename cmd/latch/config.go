@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/redisstore"
 )
 
 // Config is every setting Latch reads, from the environment or a .env
@@ -57,6 +58,7 @@ type Config struct {
 	SessionLifetime       time.Duration `env:"SESSION_LIFETIME" default:"7d" help:"A session ends this long after sign-in, used or not."`
 	RateLimitWindow       time.Duration `env:"RATE_LIMIT_WINDOW" default:"1m" help:"Window of the rate limits."`
 	RateLimitMax          int           `env:"RATE_LIMIT_MAX" default:"60" help:"Requests per client IP per window on /api (health probes excluded); 0 turns it off."`
+	RateLimitAuthIPMax    int           `env:"RATE_LIMIT_AUTH_IP_MAX" default:"30" help:"Requests per client IP per window that send mail or check a code or link (all faces); 0 turns it off."`
 	RateLimitAuthEmailMax int           `env:"RATE_LIMIT_AUTH_EMAIL_MAX" default:"2" help:"Sign-in emails (sends and resends) per address per window."`
 
 	AppName        string `env:"APP_NAME" default:"Latch" help:"Name shown on the login page and in emails."`
@@ -279,6 +281,14 @@ func (c *Config) validate() []error {
 	}
 	if c.AppLogoURL != "" && !strings.HasPrefix(c.AppLogoURL, "/") && !validOrigin(originOf(c.AppLogoURL)) {
 		bad("APP_LOGO_URL: %q is not a path or an http(s) URL", c.AppLogoURL)
+	}
+	if c.RedisURL != "" {
+		if _, err := redisstore.ParseURL(c.RedisURL); err != nil {
+			bad("REDIS_URL: %v", err)
+		}
+	}
+	if c.RedisTimeout <= 0 || c.RedisPoolSize < 0 {
+		bad("REDIS_TIMEOUT and REDIS_POOL_SIZE: must be positive (pool size 0 means the default)")
 	}
 	if c.PprofAddr != "" && !loopbackAddr(c.PprofAddr) {
 		bad("PPROF_ADDR: %q must be a loopback address such as 127.0.0.1:6060", c.PprofAddr)

@@ -25,6 +25,7 @@ import (
 	"github.com/latch-auth/latch/internal/mail/outbox"
 	"github.com/latch-auth/latch/internal/memstore"
 	"github.com/latch-auth/latch/internal/metrics"
+	"github.com/latch-auth/latch/internal/redisstore"
 	"github.com/latch-auth/latch/internal/web"
 )
 
@@ -151,15 +152,35 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		return fail(err)
 	}
 
-	bolt, err := boltstore.Open(cfg.DataDir, boltstore.Options{Logger: log})
-	if err != nil {
-		return fail(err)
+	var store auth.Store
+	var limiter, ipLimiter auth.Limiter
+	if cfg.RedisURL != "" {
+		rs, err := redisstore.New(redisstore.Options{
+			URL:          cfg.RedisURL,
+			KeyPrefix:    cfg.RedisKeyPrefix,
+			PoolSize:     cfg.RedisPoolSize,
+			ReadTimeout:  cfg.RedisTimeout,
+			WriteTimeout: cfg.RedisTimeout,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		a.closers = append(a.closers, rs.Close)
+		// Every counter is shared by all replicas.
+		store, limiter, ipLimiter = rs, rs, rs
+		a.storeName = "redis"
+	} else {
+		bolt, err := boltstore.Open(cfg.DataDir, boltstore.Options{Logger: log})
+		if err != nil {
+			return fail(err)
+		}
+		a.closers = append(a.closers, bolt.Close)
+		// One process owns the file, so per-IP counts can live in memory
+		// and cost no disk write per request; per-address counts stay in
+		// bbolt and survive restarts.
+		store, limiter, ipLimiter = bolt, bolt, memstore.New()
+		a.storeName = "bbolt"
 	}
-	a.closers = append(a.closers, bolt.Close)
-	var store auth.Store = bolt
-	var limiter auth.Limiter = bolt
-	ipLimiter := memstore.New() // per-replica counts; no disk write per request
-	a.storeName = "bbolt"
 
 	m := metrics.New(metrics.Build{Version: version, Commit: commit})
 	auditOut, closeAudit, err := audit.Open(cfg.AuditLog, stdout)

@@ -199,3 +199,5 @@ func linkPath(t *testing.T, link string) string {
 	}
 	return u.RequestURI()
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
