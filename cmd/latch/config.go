@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/mail/mailqueue"
+	"github.com/latch-auth/latch/internal/mail/smtpmail"
 	"github.com/latch-auth/latch/internal/redisstore"
 )
 
@@ -41,6 +44,12 @@ type Config struct {
 	SMTPURL          string `env:"SMTP_URL" secret:"true" help:"SMTP server: smtp://user:pass@host:587 (STARTTLS) or smtps://host:465. Empty in development: mail goes to the dev outbox."`
 	MailFrom         string `env:"MAIL_FROM" default:"Latch <no-reply@localhost>" help:"From address of login emails, with an optional display name."`
 	MailTemplatesDir string `env:"MAIL_TEMPLATES_DIR" default:"" help:"Directory of email templates that replace the embedded ones."`
+
+	SMTPTimeout          time.Duration `env:"SMTP_TIMEOUT" default:"15s" help:"Bound on one SMTP conversation (connect, TLS, auth, send)."`
+	MailWorkers          int           `env:"MAIL_WORKERS" default:"4" help:"Mails delivered at once by this replica."`
+	MailRetryMaxAttempts int           `env:"MAIL_RETRY_MAX_ATTEMPTS" default:"8" help:"Tries before a mail is dead-lettered."`
+	MailRetryBaseDelay   time.Duration `env:"MAIL_RETRY_BASE_DELAY" default:"2s" help:"Wait before the first retry; doubles each time, with jitter."`
+	MailRetryMaxDelay    time.Duration `env:"MAIL_RETRY_MAX_DELAY" default:"5m" help:"Longest wait between retries."`
 
 	LogFormat string `env:"LOG_FORMAT" default:"" help:"text or json; default text in development, json in production."`
 	LogLevel  string `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
@@ -289,6 +298,20 @@ func (c *Config) validate() []error {
 	}
 	if c.RedisTimeout <= 0 || c.RedisPoolSize < 0 {
 		bad("REDIS_TIMEOUT and REDIS_POOL_SIZE: must be positive (pool size 0 means the default)")
+	}
+	if c.SMTPURL != "" {
+		if _, err := smtpmail.New(smtpmail.Options{URL: c.SMTPURL}); err != nil {
+			bad("SMTP_URL: %v", err)
+		}
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+		bad("MAIL_FROM: %q is not an address like \"Latch <no-reply@example.com>\"", c.MailFrom)
+	}
+	if err := (mailqueue.WorkerOptions{Concurrency: c.MailWorkers, MaxAttempts: c.MailRetryMaxAttempts, BaseDelay: c.MailRetryBaseDelay, MaxDelay: c.MailRetryMaxDelay}).Validate(); err != nil || c.MailWorkers < 1 || c.MailRetryMaxAttempts < 1 {
+		bad("MAIL_WORKERS, MAIL_RETRY_*: need at least one worker and one attempt, and non-negative delays")
+	}
+	if c.SMTPTimeout <= 0 {
+		bad("SMTP_TIMEOUT: must be positive")
 	}
 	if c.PprofAddr != "" && !loopbackAddr(c.PprofAddr) {
 		bad("PPROF_ADDR: %q must be a loopback address such as 127.0.0.1:6060", c.PprofAddr)

@@ -116,6 +116,7 @@ type client struct {
 	t    *testing.T
 	http *http.Client
 	base string
+	seen map[string]int // mails read per address
 }
 
 func newBrowser(t *testing.T, base string) *client {
@@ -159,18 +160,30 @@ func (c *client) getJSON(path string) (int, map[string]any) {
 	return status, out
 }
 
-// lastMail reads the newest captured mail to addr from the dev outbox.
+// lastMail waits for a mail to addr newer than any this client has read
+// (delivery goes through the queue, so it lands a moment after send) and
+// returns its code and link.
 func (c *client) lastMail(addr string) (code, link string) {
 	c.t.Helper()
-	status, v := c.getJSON("/dev/outbox.json?to=" + url.QueryEscape(addr))
-	msgs, _ := v["messages"].([]any)
-	if status != 200 || len(msgs) == 0 {
-		c.t.Fatalf("no mail to %s in the outbox (%d)", addr, status)
+	if c.seen == nil {
+		c.seen = map[string]int{}
 	}
-	m := msgs[len(msgs)-1].(map[string]any)
-	code, _ = m["code"].(string)
-	link, _ = m["link"].(string)
-	return code, link
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		status, v := c.getJSON("/dev/outbox.json?to=" + url.QueryEscape(addr))
+		msgs, _ := v["messages"].([]any)
+		if status == 200 && len(msgs) > c.seen[addr] {
+			c.seen[addr] = len(msgs)
+			m := msgs[len(msgs)-1].(map[string]any)
+			code, _ = m["code"].(string)
+			link, _ = m["link"].(string)
+			return code, link
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no new mail to %s in the outbox (%d)", addr, status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestEndToEnd(t *testing.T) {

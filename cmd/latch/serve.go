@@ -21,7 +21,7 @@ import (
 	"github.com/latch-auth/latch/internal/audit"
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/boltstore"
-	"github.com/latch-auth/latch/internal/mail"
+	"github.com/latch-auth/latch/internal/mail/mailqueue"
 	"github.com/latch-auth/latch/internal/mail/outbox"
 	"github.com/latch-auth/latch/internal/memstore"
 	"github.com/latch-auth/latch/internal/metrics"
@@ -154,6 +154,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 
 	var store auth.Store
 	var limiter, ipLimiter auth.Limiter
+	var queueStore mailqueue.Store
 	if cfg.RedisURL != "" {
 		rs, err := redisstore.New(redisstore.Options{
 			URL:          cfg.RedisURL,
@@ -166,8 +167,9 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 			return fail(err)
 		}
 		a.closers = append(a.closers, rs.Close)
-		// Every counter is shared by all replicas.
+		// Every counter and queued mail is shared by all replicas.
 		store, limiter, ipLimiter = rs, rs, rs
+		queueStore = redisstore.NewMailQueue(rs.Client(), rs.Prefix())
 		a.storeName = "redis"
 	} else {
 		bolt, err := boltstore.Open(cfg.DataDir, boltstore.Options{Logger: log})
@@ -179,6 +181,9 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		// and cost no disk write per request; per-address counts stay in
 		// bbolt and survive restarts.
 		store, limiter, ipLimiter = bolt, bolt, memstore.New()
+		if queueStore, err = boltstore.NewMailQueue(bolt.DB()); err != nil {
+			return fail(err)
+		}
 		a.storeName = "bbolt"
 	}
 
@@ -189,23 +194,12 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	a.closers = append(a.closers, closeAudit)
 	auditor := audit.Tee{m, audit.New(auditOut, audit.Request{ID: web.RequestID, ClientIP: web.ClientIP})}
-	renderer, err := mail.NewRenderer(mail.Brand{AppName: cfg.AppName, AccentColor: cfg.AppAccentColor, From: cfg.MailFrom}, cfg.MailTemplatesDir)
+
+	mailer, checks, err := buildMail(cfg, a, secret, queueStore, m, log)
 	if err != nil {
 		return fail(err)
 	}
-	var mailer auth.Mailer
-	if cfg.SMTPURL == "" {
-		// Only development prints codes and links to the log, so that a
-		// person can click them; test runs keep logs free of secrets.
-		var outboxLog *slog.Logger
-		if cfg.AppEnv == "development" {
-			outboxLog = log
-		}
-		a.outbox = outbox.New(outboxLog, outbox.DefaultCapacity)
-		mailer = &mail.Direct{Renderer: renderer, Transport: a.outbox, Clock: auth.SystemClock{}}
-	} else {
-		return fail(errors.New("SMTP_URL: SMTP delivery is not wired yet"))
-	}
+	ready := append([]web.Check{{Name: "store", Fn: store.Ping}}, checks...)
 
 	svc, err := auth.NewService(auth.Config{
 		Type:               cfg.passwordless,
@@ -258,7 +252,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		Metrics:   m,
 		Auditor:   auditor,
 		Logger:    log,
-		Ready:     append([]web.Check{{Name: "store", Fn: store.Ping}}, faces.checks...),
+		Ready:     append(ready, faces.checks...),
 		Extra:     faces.mount,
 	})
 	if err != nil {

@@ -25,7 +25,6 @@ type Metrics struct {
 	rateLimited *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
 	mail        *prometheus.CounterVec
-	mailQueue   prometheus.Gauge
 }
 
 // Build describes the running binary for latch_build_info.
@@ -57,16 +56,13 @@ func New(b Build) *Metrics {
 		mail: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latch_mail_total", Help: "Login mails by outcome: queued, sent, retried, dead_lettered, dropped.",
 		}, []string{"outcome"}),
-		mailQueue: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "latch_mail_queue_length", Help: "Mails waiting in the durable queue (sampled).",
-		}),
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "latch_build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "goversion": runtime.Version()},
 	})
 	info.Set(1)
-	reg.MustRegister(m.requests, m.duration, m.events, m.rateLimited, m.storeErrors, m.mail, m.mailQueue, info,
+	reg.MustRegister(m.requests, m.duration, m.events, m.rateLimited, m.storeErrors, m.mail, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{"queued", "sent", "retried", "dead_lettered", "dropped"} {
 		m.mail.WithLabelValues(o)
@@ -94,8 +90,21 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 // Mail counts one mail outcome (queued, sent, retried, dead_lettered, dropped).
 func (m *Metrics) Mail(outcome string) { m.mail.WithLabelValues(outcome).Inc() }
 
-// MailQueueLength records the queue's length.
-func (m *Metrics) MailQueueLength(n int) { m.mailQueue.Set(float64(n)) }
+// ObserveMailQueue reports the queue's length at every scrape by asking
+// length, bounded to one second; a failing store reports -1.
+func (m *Metrics) ObserveMailQueue(length func(ctx context.Context) (int, error)) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "latch_mail_queue_length", Help: "Mails waiting in the durable queue; -1 when the store cannot say.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := length(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+}
 
 // Audit counts an engine event; Metrics is an auth.Auditor.
 func (m *Metrics) Audit(_ context.Context, e auth.Event) {

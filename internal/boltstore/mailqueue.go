@@ -1,0 +1,277 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/latch-auth/latch/internal/mail/mailqueue"
+)
+
+var _ mailqueue.Store = (*MailQueue)(nil)
+
+// The mail queue's buckets.
+var (
+	mailQueueJobs = []byte("mailq_jobs") // id → mailQueueRecord (JSON)
+	mailQueueDue  = []byte("mailq_due")  // due (8 bytes, Unix ns) | id → nothing
+	mailQueueDead = []byte("mailq_dead") // at (8 bytes, Unix ns) | id → DeadLetter (JSON)
+)
+
+// MailQueue is a mailqueue.Store in the bbolt file of a Store, in buckets
+// of its own. Jobs are indexed by due time, so a claim reads only what is
+// due; a poll that finds nothing due writes nothing. It lives as long as
+// the database: close the Store after the workers.
+type MailQueue struct {
+	db *bolt.DB
+}
+
+// NewMailQueue returns the mail queue kept in db (Store.DB), creating its
+// buckets if needed.
+func NewMailQueue(db *bolt.DB) (*MailQueue, error) {
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{mailQueueJobs, mailQueueDue, mailQueueDead} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: create mail queue buckets: %w", err)
+	}
+	return &MailQueue{db: db}, nil
+}
+
+// mailQueueRecord is a job as stored, without its ID (the key).
+type mailQueueRecord struct {
+	Payload   []byte
+	Attempts  int
+	Due       time.Time
+	Expires   time.Time
+	LastError string
+}
+
+func mailQueueKey(t time.Time, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(t.UnixNano()))
+	return append(k, id...)
+}
+
+func mailQueueKeyTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
+}
+
+func (q *MailQueue) update(op string, fn func(tx *bolt.Tx) error) error {
+	if err := q.db.Batch(fn); err != nil {
+		return fmt.Errorf("boltstore: mail queue %s: %w", op, err)
+	}
+	return nil
+}
+
+// Enqueue stores j.
+func (q *MailQueue) Enqueue(_ context.Context, j *mailqueue.Job) error {
+	v, err := json.Marshal(mailQueueRecord{Payload: j.Payload, Attempts: j.Attempts, Due: j.Due, Expires: j.Expires, LastError: j.LastError})
+	if err != nil {
+		return fmt.Errorf("boltstore: mail queue enqueue: %w", err)
+	}
+	return q.update("enqueue", func(tx *bolt.Tx) error {
+		if err := tx.Bucket(mailQueueJobs).Put([]byte(j.ID), v); err != nil {
+			return err
+		}
+		return tx.Bucket(mailQueueDue).Put(mailQueueKey(j.Due, j.ID), nil)
+	})
+}
+
+// dueKeys returns the due-index keys of up to n jobs due at now.
+func dueKeys(tx *bolt.Tx, now time.Time, n int) [][]byte {
+	var keys [][]byte
+	c := tx.Bucket(mailQueueDue).Cursor()
+	for k, _ := c.First(); k != nil && len(keys) < n; k, _ = c.Next() {
+		if mailQueueKeyTime(k).After(now) {
+			break
+		}
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	return keys
+}
+
+// Claim leases up to n due jobs, earliest first.
+func (q *MailQueue) Claim(_ context.Context, now time.Time, lease time.Duration, n int) ([]*mailqueue.Job, error) {
+	var anyDue bool
+	err := q.db.View(func(tx *bolt.Tx) error {
+		anyDue = len(dueKeys(tx, now, 1)) > 0
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: mail queue claim: %w", err)
+	}
+	if !anyDue {
+		return nil, nil
+	}
+	var out []*mailqueue.Job
+	err = q.update("claim", func(tx *bolt.Tx) error {
+		out = out[:0]
+		jobs, due := tx.Bucket(mailQueueJobs), tx.Bucket(mailQueueDue)
+		for _, k := range dueKeys(tx, now, n) {
+			id := k[8:]
+			if err := due.Delete(k); err != nil {
+				return err
+			}
+			rec, err := getMailQueueRecord(jobs, id)
+			if err != nil {
+				return err
+			}
+			if rec == nil {
+				continue // an index entry without its job; now gone
+			}
+			rec.Attempts++
+			rec.Due = now.Add(lease)
+			if err := putMailQueueRecord(tx, id, rec); err != nil {
+				return err
+			}
+			out = append(out, &mailqueue.Job{ID: string(id), Payload: rec.Payload, Attempts: rec.Attempts, Due: rec.Due, Expires: rec.Expires, LastError: rec.LastError})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func getMailQueueRecord(jobs *bolt.Bucket, id []byte) (*mailQueueRecord, error) {
+	v := jobs.Get(id)
+	if v == nil {
+		return nil, nil
+	}
+	var rec mailQueueRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return nil, fmt.Errorf("decode job %s: %w", id, err)
+	}
+	return &rec, nil
+}
+
+// putMailQueueRecord stores rec and indexes it under rec.Due.
+func putMailQueueRecord(tx *bolt.Tx, id []byte, rec *mailQueueRecord) error {
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(mailQueueJobs).Put(id, v); err != nil {
+		return err
+	}
+	return tx.Bucket(mailQueueDue).Put(mailQueueKey(rec.Due, string(id)), nil)
+}
+
+// heldMailQueueRecord returns j's record with its index entry removed, if
+// the caller's claim still holds it.
+func heldMailQueueRecord(tx *bolt.Tx, j *mailqueue.Job) (*mailQueueRecord, error) {
+	rec, err := getMailQueueRecord(tx.Bucket(mailQueueJobs), []byte(j.ID))
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil || rec.Attempts != j.Attempts {
+		return nil, mailqueue.ErrLeaseLost
+	}
+	if err := tx.Bucket(mailQueueDue).Delete(mailQueueKey(rec.Due, j.ID)); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// Ack deletes the claimed job.
+func (q *MailQueue) Ack(_ context.Context, j *mailqueue.Job) error {
+	return q.update("ack", func(tx *bolt.Tx) error {
+		if _, err := heldMailQueueRecord(tx, j); err != nil {
+			return err
+		}
+		return tx.Bucket(mailQueueJobs).Delete([]byte(j.ID))
+	})
+}
+
+// Retry makes the claimed job due at j.Due.
+func (q *MailQueue) Retry(_ context.Context, j *mailqueue.Job) error {
+	return q.update("retry", func(tx *bolt.Tx) error {
+		rec, err := heldMailQueueRecord(tx, j)
+		if err != nil {
+			return err
+		}
+		rec.Due, rec.LastError = j.Due, j.LastError
+		return putMailQueueRecord(tx, []byte(j.ID), rec)
+	})
+}
+
+// Bury moves the claimed job to the dead letters, keeping the newest
+// mailqueue.MaxDeadLetters.
+func (q *MailQueue) Bury(_ context.Context, j *mailqueue.Job, at time.Time) error {
+	v, err := json.Marshal(mailqueue.DeadLetter{ID: j.ID, Attempts: j.Attempts, LastError: j.LastError, At: at})
+	if err != nil {
+		return fmt.Errorf("boltstore: mail queue bury: %w", err)
+	}
+	return q.update("bury", func(tx *bolt.Tx) error {
+		if _, err := heldMailQueueRecord(tx, j); err != nil {
+			return err
+		}
+		if err := tx.Bucket(mailQueueJobs).Delete([]byte(j.ID)); err != nil {
+			return err
+		}
+		dead := tx.Bucket(mailQueueDead)
+		if err := dead.Put(mailQueueKey(at, j.ID), v); err != nil {
+			return err
+		}
+		// Count with a cursor: unlike Stats, it sees this transaction's writes.
+		c := dead.Cursor()
+		n := 0
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		var old [][]byte
+		for k, _ := c.First(); k != nil && len(old) < n-mailqueue.MaxDeadLetters; k, _ = c.Next() {
+			old = append(old, append([]byte(nil), k...))
+		}
+		for _, k := range old {
+			if err := dead.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeadLetters returns up to limit dead letters, newest first.
+func (q *MailQueue) DeadLetters(_ context.Context, limit int) ([]mailqueue.DeadLetter, error) {
+	var out []mailqueue.DeadLetter
+	err := q.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(mailQueueDead).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			var d mailqueue.DeadLetter
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("decode dead letter: %w", err)
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: mail queue dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// Stats counts jobs and dead letters.
+func (q *MailQueue) Stats(context.Context) (mailqueue.Stats, error) {
+	var st mailqueue.Stats
+	err := q.db.View(func(tx *bolt.Tx) error {
+		st.Queued = tx.Bucket(mailQueueJobs).Stats().KeyN
+		st.DeadLetters = tx.Bucket(mailQueueDead).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("boltstore: mail queue stats: %w", err)
+	}
+	return st, nil
+}

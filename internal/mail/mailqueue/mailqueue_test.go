@@ -1,0 +1,193 @@
+package mailqueue_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/latch-auth/latch/internal/mail"
+	"github.com/latch-auth/latch/internal/mail/mailqueue"
+	"github.com/latch-auth/latch/internal/mail/mailqueue/mailqueuetest"
+	"github.com/latch-auth/latch/internal/mail/outbox"
+)
+
+func TestMemoryStore(t *testing.T) {
+	open := func(*testing.T) mailqueue.Store { return mailqueue.NewMemoryStore() }
+	mailqueuetest.TestStore(t, open)
+	mailqueuetest.TestDelivery(t, open)
+}
+
+func mustQueue(t *testing.T, s mailqueue.Store, obs mailqueue.Observer) *mailqueue.Queue {
+	t.Helper()
+	q, err := mailqueue.New(s, mailqueue.Options{Key: mailqueuetest.Key, Domain: "latch.test", Observer: obs, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func mustRenderer(t testing.TB) *mail.Renderer {
+	t.Helper()
+	r, err := mail.NewRenderer(mail.Brand{From: "Latch <no-reply@latch.test>"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestDevOutboxIsFedByTheQueue(t *testing.T) {
+	box := outbox.New(nil, 10)
+	q := mustQueue(t, mailqueue.NewMemoryStore(), mailqueue.Observer{})
+	w, err := mailqueue.NewWorker(q, mustRenderer(t), box, mailqueuetest.QuickRetries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(context.Background())
+	defer w.Close()
+	m := mailqueuetest.NewLoginMail("dev@example.com")
+	start := time.Now()
+	mailqueuetest.MustSend(t, q, m)
+	mailqueuetest.Eventually(t, "the outbox", func() bool { return len(box.Messages("dev@example.com")) == 1 })
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("delivery to the outbox took %v; a local enqueue should wake the worker at once", d)
+	}
+	got := box.Messages("dev@example.com")[0]
+	if got.Code != m.Code || got.Link != m.Link || got.ChallengeID != m.ChallengeID || !strings.Contains(got.Text, m.Code) {
+		t.Fatalf("outbox message %+v lacks the code, link or challenge of %+v", got, m)
+	}
+	if !strings.HasSuffix(got.ID, "@latch.test") || got.Date.IsZero() {
+		t.Fatalf("outbox message ID %q, date %v", got.ID, got.Date)
+	}
+}
+
+// flakyStore fails its first claims, like a store that is briefly down.
+type flakyStore struct {
+	mailqueue.Store
+	failures atomic.Int64
+}
+
+func (s *flakyStore) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]*mailqueue.Job, error) {
+	if s.failures.Add(-1) >= 0 {
+		return nil, errors.New("store down")
+	}
+	return s.Store.Claim(ctx, now, lease, n)
+}
+
+func TestWorkerRidesOutStoreFailures(t *testing.T) {
+	s := &flakyStore{Store: mailqueue.NewMemoryStore()}
+	s.failures.Store(3)
+	box := outbox.New(nil, 10)
+	q := mustQueue(t, s, mailqueue.Observer{})
+	w, err := mailqueue.NewWorker(q, mustRenderer(t), box, mailqueuetest.QuickRetries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailqueuetest.MustSend(t, q, mailqueuetest.NewLoginMail("a@example.com"))
+	w.Start(context.Background())
+	defer w.Close()
+	mailqueuetest.Eventually(t, "delivery after the store came back", func() bool { return len(box.Messages("")) == 1 })
+}
+
+// blockingTransport holds each send until released.
+type blockingTransport struct {
+	started chan struct{}
+	release chan struct{}
+	sent    atomic.Int64
+}
+
+func (b *blockingTransport) Send(context.Context, *mail.Message) error {
+	b.started <- struct{}{}
+	<-b.release
+	b.sent.Add(1)
+	return nil
+}
+
+func TestCloseFinishesTheMailInFlight(t *testing.T) {
+	s := mailqueue.NewMemoryStore()
+	tr := &blockingTransport{started: make(chan struct{}, 10), release: make(chan struct{})}
+	q := mustQueue(t, s, mailqueue.Observer{})
+	opts := mailqueuetest.QuickRetries
+	opts.Concurrency = 1
+	w, err := mailqueue.NewWorker(q, mustRenderer(t), tr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.Start(ctx)
+	mailqueuetest.MustSend(t, q, mailqueuetest.NewLoginMail("one@example.com"))
+	mailqueuetest.MustSend(t, q, mailqueuetest.NewLoginMail("two@example.com"))
+	<-tr.started
+	cancel() // shutdown begins while a mail is being sent
+	closed := make(chan struct{})
+	go func() { w.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned before the mail in flight was sent")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(tr.release)
+	<-closed
+	if tr.sent.Load() != 1 {
+		t.Fatalf("%d sent, want 1 (the one in flight)", tr.sent.Load())
+	}
+	if st, _ := s.Stats(context.Background()); st.Queued != 1 {
+		t.Fatalf("Stats %+v after Close, want the unsent mail still queued", st)
+	}
+}
+
+func TestConcurrencyIsBounded(t *testing.T) {
+	tr := &blockingTransport{started: make(chan struct{}, 100), release: make(chan struct{})}
+	q := mustQueue(t, mailqueue.NewMemoryStore(), mailqueue.Observer{})
+	opts := mailqueuetest.QuickRetries
+	opts.Concurrency = 3
+	w, err := mailqueue.NewWorker(q, mustRenderer(t), tr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		mailqueuetest.MustSend(t, q, mailqueuetest.NewLoginMail("many@example.com"))
+	}
+	w.Start(context.Background())
+	for range 3 {
+		<-tr.started
+	}
+	select {
+	case <-tr.started:
+		t.Fatal("a fourth send started with Concurrency 3")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(tr.release)
+	mailqueuetest.Eventually(t, "all sent", func() bool { return tr.sent.Load() == 10 })
+	w.Close()
+}
+
+func TestOptionsAreChecked(t *testing.T) {
+	s := mailqueue.NewMemoryStore()
+	if _, err := mailqueue.New(s, mailqueue.Options{}); err == nil {
+		t.Error("New without a key succeeded")
+	}
+	if _, err := mailqueue.New(s, mailqueue.Options{Key: []byte("too short")}); err == nil {
+		t.Error("New with a short key succeeded")
+	}
+	if len(mailqueue.KeyFromSecret("a session secret of enough length")) != mailqueue.KeySize {
+		t.Error("KeyFromSecret returns a key of the wrong size")
+	}
+	q := mustQueue(t, s, mailqueue.Observer{})
+	for _, c := range []struct {
+		name string
+		opts mailqueue.WorkerOptions
+	}{
+		{"negative concurrency", mailqueue.WorkerOptions{Concurrency: -1}},
+		{"negative attempts", mailqueue.WorkerOptions{MaxAttempts: -1}},
+		{"negative delay", mailqueue.WorkerOptions{BaseDelay: -time.Second}},
+		{"base over max", mailqueue.WorkerOptions{BaseDelay: time.Minute, MaxDelay: time.Second}},
+	} {
+		if _, err := mailqueue.NewWorker(q, mustRenderer(t), outbox.New(nil, 1), c.opts); err == nil {
+			t.Errorf("%s: NewWorker succeeded", c.name)
+		}
+	}
+}

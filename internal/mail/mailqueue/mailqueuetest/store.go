@@ -1,0 +1,306 @@
+// Package mailqueuetest is the conformance suite every mailqueue.Store
+// passes, and the delivery suite that runs a store end to end against a
+// real SMTP server in the test process.
+package mailqueuetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latch-auth/latch/internal/mail/mailqueue"
+)
+
+// OpenStore returns a new, empty store for one test.
+type OpenStore func(t *testing.T) mailqueue.Store
+
+// Epoch is the suite's "now": whole milliseconds, as every store keeps.
+var Epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// TestStore checks the Store contract.
+func TestStore(t *testing.T, open OpenStore) {
+	t.Run("EnqueueClaimAck", func(t *testing.T) { testEnqueueClaimAck(t, open(t)) })
+	t.Run("ClaimOrderAndLimit", func(t *testing.T) { testClaimOrderAndLimit(t, open(t)) })
+	t.Run("LeaseHidesJobUntilItEnds", func(t *testing.T) { testLease(t, open(t)) })
+	t.Run("StaleClaimIsFenced", func(t *testing.T) { testFence(t, open(t)) })
+	t.Run("Retry", func(t *testing.T) { testRetry(t, open(t)) })
+	t.Run("Bury", func(t *testing.T) { testBury(t, open(t)) })
+	t.Run("DeadLettersAreCapped", func(t *testing.T) { testDeadLetterCap(t, open(t)) })
+	t.Run("ConcurrentClaimsShareNothing", func(t *testing.T) { testConcurrentClaims(t, open(t)) })
+}
+
+// NewJob returns a job due at due with a random ID and payload.
+func NewJob(t testing.TB, due time.Time) *mailqueue.Job {
+	t.Helper()
+	p := make([]byte, 64)
+	rand.Read(p)
+	p[0] = 0 // binary payloads must round-trip
+	return &mailqueue.Job{ID: rand.Text(), Payload: p, Due: due, Expires: due.Add(5 * time.Minute)}
+}
+
+func mustEnqueue(t *testing.T, s mailqueue.Store, jobs ...*mailqueue.Job) {
+	t.Helper()
+	for _, j := range jobs {
+		if err := s.Enqueue(context.Background(), j); err != nil {
+			t.Fatalf("Enqueue: %v", err)
+		}
+	}
+}
+
+func mustClaim(t *testing.T, s mailqueue.Store, now time.Time, lease time.Duration, n int) []*mailqueue.Job {
+	t.Helper()
+	jobs, err := s.Claim(context.Background(), now, lease, n)
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	return jobs
+}
+
+func mustStats(t *testing.T, s mailqueue.Store, want mailqueue.Stats) {
+	t.Helper()
+	got, err := s.Stats(context.Background())
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	if got != want {
+		t.Fatalf("Stats = %+v, want %+v", got, want)
+	}
+}
+
+func ids(jobs []*mailqueue.Job) []string {
+	out := make([]string, len(jobs))
+	for i, j := range jobs {
+		out[i] = j.ID
+	}
+	return out
+}
+
+func testEnqueueClaimAck(t *testing.T, s mailqueue.Store) {
+	ctx := context.Background()
+	mustStats(t, s, mailqueue.Stats{})
+	j := NewJob(t, Epoch)
+	mustEnqueue(t, s, j)
+	mustStats(t, s, mailqueue.Stats{Queued: 1})
+	if got := mustClaim(t, s, Epoch.Add(-time.Millisecond), time.Minute, 10); len(got) != 0 {
+		t.Fatalf("claimed %v before it was due", ids(got))
+	}
+	got := mustClaim(t, s, Epoch, time.Minute, 10)
+	if len(got) != 1 {
+		t.Fatalf("claimed %d jobs, want 1", len(got))
+	}
+	c := got[0]
+	if c.ID != j.ID || !bytes.Equal(c.Payload, j.Payload) || c.Attempts != 1 || !c.Expires.Equal(j.Expires) || c.LastError != "" {
+		t.Fatalf("claimed %+v, want %+v with Attempts 1", c, j)
+	}
+	if !c.Due.Equal(Epoch.Add(time.Minute)) {
+		t.Fatalf("claimed job due %v, want the lease's end %v", c.Due, Epoch.Add(time.Minute))
+	}
+	if err := s.Ack(ctx, c); err != nil {
+		t.Fatalf("Ack: %v", err)
+	}
+	mustStats(t, s, mailqueue.Stats{})
+	if got := mustClaim(t, s, Epoch.Add(time.Hour), time.Minute, 10); len(got) != 0 {
+		t.Fatalf("claimed %v after Ack", ids(got))
+	}
+	if err := s.Ack(ctx, c); !errors.Is(err, mailqueue.ErrLeaseLost) {
+		t.Fatalf("second Ack: %v, want ErrLeaseLost", err)
+	}
+}
+
+func testClaimOrderAndLimit(t *testing.T, s mailqueue.Store) {
+	var jobs []*mailqueue.Job
+	for _, off := range []time.Duration{3, 1, 4, 2, 9} {
+		jobs = append(jobs, NewJob(t, Epoch.Add(off*time.Second)))
+	}
+	mustEnqueue(t, s, jobs...)
+	got := mustClaim(t, s, Epoch.Add(5*time.Second), time.Minute, 3)
+	want := []string{jobs[1].ID, jobs[3].ID, jobs[0].ID} // due at 1s, 2s, 3s
+	if fmt.Sprint(ids(got)) != fmt.Sprint(want) {
+		t.Fatalf("claimed %v, want the 3 earliest due %v", ids(got), want)
+	}
+	got = mustClaim(t, s, Epoch.Add(5*time.Second), time.Minute, 3)
+	if len(got) != 1 || got[0].ID != jobs[2].ID {
+		t.Fatalf("second claim %v, want only the one due at 4s (%s)", ids(got), jobs[2].ID)
+	}
+	mustStats(t, s, mailqueue.Stats{Queued: 5})
+}
+
+func testLease(t *testing.T, s mailqueue.Store) {
+	j := NewJob(t, Epoch)
+	mustEnqueue(t, s, j)
+	first := mustClaim(t, s, Epoch, time.Minute, 1)
+	if len(first) != 1 {
+		t.Fatal("no claim")
+	}
+	if got := mustClaim(t, s, Epoch.Add(59*time.Second), time.Minute, 1); len(got) != 0 {
+		t.Fatal("a leased job was claimed again before its lease ended")
+	}
+	again := mustClaim(t, s, Epoch.Add(time.Minute), time.Minute, 1)
+	if len(again) != 1 || again[0].ID != j.ID || again[0].Attempts != 2 {
+		t.Fatalf("after the lease: claimed %+v, want the job again with Attempts 2", again)
+	}
+}
+
+func testFence(t *testing.T, s mailqueue.Store) {
+	ctx := context.Background()
+	j := NewJob(t, Epoch)
+	mustEnqueue(t, s, j)
+	stale := mustClaim(t, s, Epoch, time.Second, 1)[0]
+	current := mustClaim(t, s, Epoch.Add(time.Second), time.Minute, 1)[0]
+	stale.Due = Epoch.Add(time.Hour)
+	for name, op := range map[string]func() error{
+		"Ack":   func() error { return s.Ack(ctx, stale) },
+		"Retry": func() error { return s.Retry(ctx, stale) },
+		"Bury":  func() error { return s.Bury(ctx, stale, Epoch) },
+	} {
+		if err := op(); !errors.Is(err, mailqueue.ErrLeaseLost) {
+			t.Fatalf("%s with a stale claim: %v, want ErrLeaseLost", name, err)
+		}
+	}
+	mustStats(t, s, mailqueue.Stats{Queued: 1})
+	if err := s.Ack(ctx, current); err != nil {
+		t.Fatalf("Ack with the current claim: %v", err)
+	}
+	unknown := NewJob(t, Epoch)
+	unknown.Attempts = 1
+	if err := s.Retry(ctx, unknown); !errors.Is(err, mailqueue.ErrLeaseLost) {
+		t.Fatalf("Retry of an unknown job: %v, want ErrLeaseLost", err)
+	}
+	mustStats(t, s, mailqueue.Stats{})
+}
+
+func testRetry(t *testing.T, s mailqueue.Store) {
+	ctx := context.Background()
+	j := NewJob(t, Epoch)
+	mustEnqueue(t, s, j)
+	c := mustClaim(t, s, Epoch, time.Minute, 1)[0]
+	c.Due = Epoch.Add(3 * time.Second)
+	c.LastError = "451 4.3.0 try again"
+	if err := s.Retry(ctx, c); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	if got := mustClaim(t, s, Epoch.Add(2999*time.Millisecond), time.Minute, 1); len(got) != 0 {
+		t.Fatal("claimed before the retry was due")
+	}
+	got := mustClaim(t, s, Epoch.Add(3*time.Second), time.Minute, 1)
+	if len(got) != 1 || got[0].Attempts != 2 || got[0].LastError != c.LastError || !bytes.Equal(got[0].Payload, j.Payload) {
+		t.Fatalf("claimed after retry: %+v, want Attempts 2 and the last error", got)
+	}
+}
+
+func testBury(t *testing.T, s mailqueue.Store) {
+	ctx := context.Background()
+	j, other := NewJob(t, Epoch), NewJob(t, Epoch.Add(time.Second))
+	mustEnqueue(t, s, j, other)
+	c := mustClaim(t, s, Epoch, time.Minute, 1)[0]
+	c.LastError = "550 5.1.1 no such user"
+	at := Epoch.Add(2 * time.Second)
+	if err := s.Bury(ctx, c, at); err != nil {
+		t.Fatalf("Bury: %v", err)
+	}
+	mustStats(t, s, mailqueue.Stats{Queued: 1, DeadLetters: 1})
+	dead, err := s.DeadLetters(ctx, 10)
+	if err != nil {
+		t.Fatalf("DeadLetters: %v", err)
+	}
+	want := mailqueue.DeadLetter{ID: j.ID, Attempts: 1, LastError: c.LastError, At: at}
+	if len(dead) != 1 || dead[0].ID != want.ID || dead[0].Attempts != 1 || dead[0].LastError != want.LastError || !dead[0].At.Equal(at) {
+		t.Fatalf("DeadLetters = %+v, want [%+v]", dead, want)
+	}
+	if got := mustClaim(t, s, Epoch.Add(time.Hour), time.Minute, 10); len(got) != 1 || got[0].ID != other.ID {
+		t.Fatalf("claimed %v after Bury, want only the other job", ids(got))
+	}
+}
+
+func testDeadLetterCap(t *testing.T, s mailqueue.Store) {
+	ctx := context.Background()
+	n := mailqueue.MaxDeadLetters + 10
+	jobs := make([]*mailqueue.Job, n)
+	for i := range jobs {
+		jobs[i] = NewJob(t, Epoch)
+	}
+	parallel(t, n, func(i int) error { return s.Enqueue(ctx, jobs[i]) })
+	claimed := mustClaim(t, s, Epoch, time.Minute, n)
+	if len(claimed) != n {
+		t.Fatalf("claimed %d, want %d", len(claimed), n)
+	}
+	// Bury in the order of the claim, one millisecond apart.
+	parallel(t, n, func(i int) error { return s.Bury(ctx, claimed[i], Epoch.Add(time.Duration(i)*time.Millisecond)) })
+	mustStats(t, s, mailqueue.Stats{DeadLetters: mailqueue.MaxDeadLetters})
+	dead, err := s.DeadLetters(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != mailqueue.MaxDeadLetters || dead[0].ID != claimed[n-1].ID || dead[len(dead)-1].ID != claimed[10].ID {
+		t.Fatalf("kept %d dead letters from %s to %s, want the newest %d (%s to %s)",
+			len(dead), dead[0].ID, dead[len(dead)-1].ID, mailqueue.MaxDeadLetters, claimed[n-1].ID, claimed[10].ID)
+	}
+	if few, err := s.DeadLetters(ctx, 3); err != nil || len(few) != 3 || few[0].ID != claimed[n-1].ID {
+		t.Fatalf("DeadLetters(3) = %v, %v; want the 3 newest", few, err)
+	}
+}
+
+func testConcurrentClaims(t *testing.T, s mailqueue.Store) {
+	ctx := context.Background()
+	const jobs, claimers = 60, 8
+	for range jobs {
+		mustEnqueue(t, s, NewJob(t, Epoch))
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	parallel(t, claimers, func(int) error {
+		for {
+			got, err := s.Claim(ctx, Epoch, time.Minute, 3)
+			if err != nil {
+				return err
+			}
+			if len(got) == 0 {
+				return nil
+			}
+			mu.Lock()
+			for _, j := range got {
+				seen[j.ID]++
+			}
+			mu.Unlock()
+		}
+	})
+	if len(seen) != jobs {
+		t.Fatalf("%d jobs claimed, want %d", len(seen), jobs)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("job %s claimed %d times under one lease", id, n)
+		}
+	}
+}
+
+// parallel runs f(0..n-1) on a few goroutines and fails on the first error.
+func parallel(t *testing.T, n int, f func(i int) error) {
+	t.Helper()
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(n, 32) {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(i); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+}

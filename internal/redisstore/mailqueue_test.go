@@ -1,0 +1,85 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/latch-auth/latch/internal/mail/mailqueue"
+	"github.com/latch-auth/latch/internal/mail/mailqueue/mailqueuetest"
+	"github.com/latch-auth/latch/internal/redisstore"
+)
+
+// mailQueueRedisURL returns LATCH_TEST_REDIS_URL or skips the test.
+func mailQueueRedisURL(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("LATCH_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("LATCH_TEST_REDIS_URL not set; start redis-server and set it to run the Redis mail queue suites")
+	}
+	return url
+}
+
+// mailQueueOpener returns a function that opens the mail queue under one
+// fresh prefix on url (each call a new client, as after a restart),
+// deleting the queue's keys when the test ends.
+func mailQueueOpener(t *testing.T, url string) func(t *testing.T) (mailqueue.Store, func()) {
+	t.Helper()
+	prefix := "latchtest:" + rand.Text()[:12] + ":"
+	open := func(t *testing.T) (mailqueue.Store, func()) {
+		t.Helper()
+		s, err := redisstore.New(redisstore.Options{URL: url, KeyPrefix: prefix})
+		if err != nil {
+			t.Fatalf("redisstore.New: %v", err)
+		}
+		return redisstore.NewMailQueue(s.Client(), s.Prefix()), func() { s.Close() }
+	}
+	t.Cleanup(func() {
+		s, err := redisstore.New(redisstore.Options{URL: url, KeyPrefix: prefix})
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, k := range []string{"due", "jobs", "dead", "deadinfo"} {
+			s.Client().Unlink(ctx, prefix+"{mailq}:"+k)
+		}
+	})
+	return open
+}
+
+// mailQueueStores opens a fresh, empty mail queue for each test.
+func mailQueueStores(url string) mailqueuetest.OpenStore {
+	return func(t *testing.T) mailqueue.Store {
+		s, closeStore := mailQueueOpener(t, url)(t)
+		t.Cleanup(closeStore)
+		return s
+	}
+}
+
+func TestMailQueueConformance(t *testing.T) {
+	mailqueuetest.TestStore(t, mailQueueStores(mailQueueRedisURL(t)))
+}
+
+func TestMailQueueDelivery(t *testing.T) {
+	mailqueuetest.TestDelivery(t, mailQueueStores(mailQueueRedisURL(t)))
+}
+
+func TestMailQueueSurvivesRestart(t *testing.T) {
+	mailqueuetest.TestRestart(t, mailQueueOpener(t, mailQueueRedisURL(t)))
+}
+
+func TestMailQueueCluster(t *testing.T) {
+	url := os.Getenv("LATCH_TEST_REDIS_CLUSTER")
+	switch url {
+	case "":
+		t.Skip("LATCH_TEST_REDIS_CLUSTER not set; set it to 1 to start a three-node cluster with redis-server and redis-cli, or to a redis-cluster:// URL")
+	case "1", "auto":
+		url = startCluster(t)
+	}
+	mailqueuetest.TestStore(t, mailQueueStores(url))
+	mailqueuetest.TestDelivery(t, mailQueueStores(url))
+}
