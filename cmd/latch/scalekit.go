@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/scalekit"
 	"github.com/latch-auth/latch/internal/web"
 )
 
@@ -19,8 +22,61 @@ type faces struct {
 	close  func() error
 }
 
-// providerFaces wires the Scalekit-compatible faces. Without an upstream
-// or API clients, the app routes use the engine and nothing is mounted.
-func providerFaces(_ context.Context, _ *Config, svc *auth.Service, _ auth.Store, _ *slog.Logger) (faces, error) {
-	return faces{login: svc, close: func() error { return nil }}, nil
+// providerFaces wires the Scalekit-compatible faces:
+//   - with SCALEKIT_ENVIRONMENT_URL, _CLIENT_ID and _CLIENT_SECRET, the app
+//     routes use that upstream provider (lazily: nothing is contacted until
+//     the first sign-in or readiness probe) and readiness reports it;
+//   - with API_CLIENTS, the provider API (/oauth/token, /api/v1/passwordless,
+//     gRPC/Connect) is mounted over the engine.
+//
+// Without either, the app routes use the engine and nothing is mounted.
+func providerFaces(_ context.Context, cfg *Config, svc *auth.Service, store auth.Store, log *slog.Logger) (faces, error) {
+	f := faces{login: svc, close: func() error { return nil }}
+	upstream := cfg.ScalekitEnvironmentURL != "" && cfg.ScalekitClientID != "" && cfg.ScalekitClientSecret != ""
+	if !upstream && len(cfg.APIClients) == 0 {
+		return f, nil
+	}
+	secret, err := sessionSecret(cfg)
+	if err != nil {
+		return f, err
+	}
+	if upstream {
+		client, err := scalekit.NewClient(scalekit.ClientConfig{
+			EnvironmentURL: cfg.ScalekitEnvironmentURL,
+			ClientID:       cfg.ScalekitClientID,
+			ClientSecret:   cfg.ScalekitClientSecret,
+			LinkURL:        cfg.baseURL.String() + "/api/auth/passwordless/verify",
+			Users:          store,
+			Secret:         secret,
+			Expiry:         cfg.PasswordlessExpiry,
+			ResendCooldown: cfg.ResendCooldown,
+			SameBrowser:    cfg.SameBrowser,
+			Logger:         log,
+		})
+		if err != nil {
+			return f, fmt.Errorf("SCALEKIT_ENVIRONMENT_URL: %w", err)
+		}
+		if cfg.PasswordlessExpiry < scalekit.MinExpiry || cfg.PasswordlessExpiry > scalekit.MaxExpiry {
+			log.Warn("latch: PASSWORDLESS_EXPIRY is outside what the upstream provider accepts; it is clamped",
+				"expiry", cfg.PasswordlessExpiry.String(), "min", scalekit.MinExpiry.String(), "max", scalekit.MaxExpiry.String())
+		}
+		f.login = client
+		f.checks = append(f.checks, web.Check{Name: "upstream", Fn: client.Ping})
+		f.close = client.Close
+		log.Info("latch: sign-ins go to the upstream provider", "url", cfg.ScalekitEnvironmentURL)
+	}
+	if len(cfg.APIClients) > 0 {
+		p, err := scalekit.NewProvider(svc, scalekit.ProviderConfig{
+			Clients: cfg.APIClients,
+			Secret:  secret,
+			Type:    svc.Config().Type,
+			Logger:  log,
+		})
+		if err != nil {
+			return f, errors.Join(fmt.Errorf("API_CLIENTS: %w", err), f.close())
+		}
+		f.mount = p.Mount
+		log.Info("latch: provider API mounted", "clients", len(cfg.APIClients))
+	}
+	return f, nil
 }

@@ -1,0 +1,390 @@
+package scalekit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"connectrpc.com/connect"
+
+	"github.com/latch-auth/latch/internal/auth"
+	pb "github.com/latch-auth/latch/internal/scalekit/gen/passwordlesspb"
+	"github.com/latch-auth/latch/internal/scalekit/gen/passwordlesspb/passwordlesspbconnect"
+)
+
+// Engine is what the provider API needs from the passwordless engine;
+// *auth.Service implements it. Errors are *auth.Error values.
+type Engine interface {
+	Send(ctx context.Context, req auth.SendRequest) (*auth.Sent, error)
+	Resend(ctx context.Context, id string) (*auth.Sent, error)
+	VerifyCode(ctx context.Context, id, code string) (*auth.Login, error)
+	VerifyLink(ctx context.Context, p auth.LinkProof) (*auth.Login, error)
+}
+
+// Limits of the provider API, as Scalekit documents them.
+const (
+	DefaultExpiry       = 300 * time.Second // expires_in when none is given
+	MinExpiry           = 60 * time.Second
+	MaxExpiry           = 3600 * time.Second
+	MaxTemplateVars     = 30
+	MinTemplateKeyLen   = 2
+	MaxTemplateKeyLen   = 25
+	MaxTemplateValueLen = 256
+	// DefaultTokenLifetime is how long a bearer token from /oauth/token lives.
+	DefaultTokenLifetime = time.Hour
+	// maxBody caps REST, gRPC and token request bodies.
+	maxBody = 16 << 10
+)
+
+// reservedVariables are template variable names the email itself fills.
+var reservedVariables = []string{"otp", "expiry_time_relative", "link", "expire_time", "expiry_time"}
+
+// ProviderConfig configures the provider API. Zero fields take the
+// defaults beside them.
+type ProviderConfig struct {
+	// Clients are the API clients as "id:secret" pairs (API_CLIENTS).
+	// At least one is required.
+	Clients []string
+	// Secret is the server's key material (SESSION_SECRET); tokens and
+	// client-secret hashes use keys derived from it. Required.
+	Secret string
+	// Type is what the engine's emails carry (LINK_OTP); with a link,
+	// send requires magiclink_auth_uri.
+	Type auth.PasswordlessType
+	// TokenLifetime is the lifetime of bearer tokens (1h).
+	TokenLifetime time.Duration
+	Clock         auth.Clock   // auth.SystemClock
+	Logger        *slog.Logger // slog.Default()
+}
+
+// Provider serves Scalekit's passwordless API on top of the engine: the
+// OAuth2 token endpoint, REST JSON, and gRPC/Connect (gRPC needs HTTP/2,
+// which the server offers without TLS as h2c). It implements
+// passwordlesspbconnect.PasswordlessServiceHandler. Every call needs a
+// bearer token; a missing or bad one answers Unauthenticated (REST 401),
+// which makes the official SDKs fetch a new token and retry.
+type Provider struct {
+	engine  Engine
+	clients *clients
+	tokens  *tokens
+	typ     auth.PasswordlessType
+	clock   auth.Clock
+	log     *slog.Logger
+}
+
+var _ passwordlesspbconnect.PasswordlessServiceHandler = (*Provider)(nil)
+
+// NewProvider returns the provider API over engine.
+func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
+	if engine == nil {
+		return nil, errors.New("scalekit: provider needs an engine")
+	}
+	if cfg.Secret == "" {
+		return nil, errors.New("scalekit: provider needs a secret")
+	}
+	if len(cfg.Clients) == 0 {
+		return nil, errors.New("scalekit: provider needs at least one API client")
+	}
+	cl, err := parseClients(cfg.Clients, deriveKey(cfg.Secret, "latch provider client key v1"))
+	if err != nil {
+		return nil, fmt.Errorf("scalekit: %w", err)
+	}
+	if cfg.Type == "" {
+		cfg.Type = auth.TypeLinkOTP
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = DefaultTokenLifetime
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = auth.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Provider{
+		engine:  engine,
+		clients: cl,
+		tokens:  &tokens{key: deriveKey(cfg.Secret, "latch provider token key v1"), ttl: cfg.TokenLifetime},
+		typ:     cfg.Type,
+		clock:   cfg.Clock,
+		log:     cfg.Logger,
+	}, nil
+}
+
+// Mount registers the provider API's routes on mux: the token endpoint,
+// the REST operations and the gRPC/Connect service.
+func (p *Provider) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("POST /oauth/token", p.handleToken)
+	mux.HandleFunc("POST /api/v1/passwordless/email/send", p.handleSend)
+	mux.HandleFunc("POST /api/v1/passwordless/email/resend", p.handleResend)
+	mux.HandleFunc("POST /api/v1/passwordless/email/verify", p.handleVerify)
+	path, h := passwordlesspbconnect.NewPasswordlessServiceHandler(p,
+		connect.WithInterceptors(connect.UnaryInterceptorFunc(p.requireToken)),
+		connect.WithReadMaxBytes(maxBody),
+		connect.WithRecover(p.recovered),
+	)
+	mux.Handle(path, h)
+}
+
+// requireToken refuses RPCs without a live bearer token.
+func (p *Provider) requireToken(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if err := p.authorize(req.Header()); err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+// authorize checks the Authorization header of a provider call.
+func (p *Provider) authorize(h http.Header) *connect.Error {
+	raw := h.Get("Authorization")
+	scheme, token, _ := strings.Cut(raw, " ")
+	token = strings.TrimSpace(token)
+	if raw == "" || token == "" || !strings.EqualFold(scheme, "Bearer") {
+		return unauthenticated(msgTokenEmpty)
+	}
+	id, err := p.tokens.check(token, p.clock.Now())
+	if err != nil || !p.clients.known(id) {
+		// A token of a client no longer configured is refused too.
+		return unauthenticated(msgTokenInvalid)
+	}
+	return nil
+}
+
+func (p *Provider) recovered(ctx context.Context, _ connect.Spec, _ http.Header, v any) error {
+	p.log.ErrorContext(ctx, "scalekit: provider call panicked", "panic", fmt.Sprint(v))
+	return providerError(connect.CodeInternal, "INTERNAL", msgInternal)
+}
+
+// SendPasswordlessEmail implements the gRPC/Connect method.
+func (p *Provider) SendPasswordlessEmail(ctx context.Context, req *connect.Request[pb.SendPasswordlessRequest]) (*connect.Response[pb.SendPasswordlessResponse], error) {
+	res, err := p.send(ctx, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(res), nil
+}
+
+// ResendPasswordlessEmail implements the gRPC/Connect method.
+func (p *Provider) ResendPasswordlessEmail(ctx context.Context, req *connect.Request[pb.ResendPasswordlessRequest]) (*connect.Response[pb.SendPasswordlessResponse], error) {
+	res, err := p.resend(ctx, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(res), nil
+}
+
+// VerifyPasswordlessEmail implements the gRPC/Connect method.
+func (p *Provider) VerifyPasswordlessEmail(ctx context.Context, req *connect.Request[pb.VerifyPasswordLessRequest]) (*connect.Response[pb.VerifyPasswordLessResponse], error) {
+	res, err := p.verify(ctx, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(res), nil
+}
+
+// send validates a send request as Scalekit does and hands it to the engine.
+// It returns a nil *connect.Error on success (never a typed nil in an error).
+func (p *Provider) send(ctx context.Context, m *pb.SendPasswordlessRequest) (*pb.SendPasswordlessResponse, *connect.Error) {
+	if m.GetEmail() == "" {
+		return nil, invalidArgument("email is required")
+	}
+	if len(m.GetEmail()) > auth.MaxEmailLength {
+		return nil, invalidArgument(fmt.Sprintf("email must be at most %d characters", auth.MaxEmailLength))
+	}
+	tmpl, cerr := templateName(m.Template)
+	if cerr != nil {
+		return nil, cerr
+	}
+	linkURL := m.GetMagiclinkAuthUri()
+	if p.typ.HasLink() {
+		if linkURL == "" {
+			return nil, invalidArgument(msgLinkURIRequired)
+		}
+		if cerr := checkLinkURI(linkURL); cerr != nil {
+			return nil, cerr
+		}
+	} else {
+		linkURL = ""
+	}
+	if len(m.GetState()) > auth.MaxStateLength {
+		return nil, invalidArgument(fmt.Sprintf("state must be at most %d characters", auth.MaxStateLength))
+	}
+	expiry := DefaultExpiry
+	if m.ExpiresIn != nil {
+		expiry = time.Duration(m.GetExpiresIn()) * time.Second
+		if expiry < MinExpiry || expiry > MaxExpiry {
+			return nil, invalidArgument(fmt.Sprintf("expires_in must be between %d and %d seconds", int(MinExpiry.Seconds()), int(MaxExpiry.Seconds())))
+		}
+	}
+	if cerr := checkTemplateVariables(m.GetTemplateVariables()); cerr != nil {
+		return nil, cerr
+	}
+	sent, err := p.engine.Send(ctx, auth.SendRequest{
+		Email:             m.GetEmail(),
+		State:             m.GetState(),
+		Template:          tmpl,
+		LinkURL:           linkURL,
+		Expiry:            expiry,
+		TemplateVariables: m.GetTemplateVariables(),
+	})
+	if err != nil {
+		return nil, p.engineError(ctx, "send", err)
+	}
+	return sendResponse(sent), nil
+}
+
+func (p *Provider) resend(ctx context.Context, m *pb.ResendPasswordlessRequest) (*pb.SendPasswordlessResponse, *connect.Error) {
+	id := m.GetAuthRequestId()
+	if id == "" {
+		return nil, invalidArgument(msgIDRequired)
+	}
+	if len(id) > auth.MaxChallengeIDLength {
+		return nil, invalidArgument(fmt.Sprintf("auth_request_id must be at most %d characters", auth.MaxChallengeIDLength))
+	}
+	sent, err := p.engine.Resend(ctx, id)
+	if err != nil {
+		return nil, p.engineError(ctx, "resend", err)
+	}
+	return sendResponse(sent), nil
+}
+
+func (p *Provider) verify(ctx context.Context, m *pb.VerifyPasswordLessRequest) (*pb.VerifyPasswordLessResponse, *connect.Error) {
+	id := m.GetAuthRequestId()
+	if len(id) > auth.MaxChallengeIDLength {
+		return nil, invalidArgument(fmt.Sprintf("auth_request_id must be at most %d characters", auth.MaxChallengeIDLength))
+	}
+	var (
+		login *auth.Login
+		err   error
+	)
+	switch c := m.GetAuthCredential().(type) {
+	case *pb.VerifyPasswordLessRequest_Code:
+		switch {
+		case c.Code == "":
+			return nil, invalidArgument("code is required")
+		case len(c.Code) > auth.MaxCodeLength:
+			return nil, invalidArgument(fmt.Sprintf("code must be at most %d characters", auth.MaxCodeLength))
+		case id == "":
+			return nil, invalidArgument(msgIDRequired)
+		}
+		login, err = p.engine.VerifyCode(ctx, id, c.Code)
+	case *pb.VerifyPasswordLessRequest_LinkToken:
+		switch {
+		case c.LinkToken == "":
+			return nil, invalidArgument("link_token is required")
+		case len(c.LinkToken) > auth.MaxLinkTokenLength:
+			return nil, invalidArgument(fmt.Sprintf("link_token must be at most %d characters", auth.MaxLinkTokenLength))
+		}
+		// The app's server relays the link: same-browser checks are the app's.
+		login, err = p.engine.VerifyLink(ctx, auth.LinkProof{Token: c.LinkToken, ChallengeID: id, ServerSide: true})
+	default:
+		return nil, invalidArgument("code or link_token is required")
+	}
+	if err != nil {
+		return nil, p.engineError(ctx, "verify", err)
+	}
+	res := &pb.VerifyPasswordLessResponse{
+		Email:            login.User.Email,
+		PasswordlessType: passwordlessType(login.Type),
+	}
+	if login.State != "" {
+		res.State = &login.State
+	}
+	t := pb.TemplateType_SIGNIN
+	if login.Template == auth.TemplateSignUp {
+		t = pb.TemplateType_SIGNUP
+	}
+	res.Template = &t
+	return res, nil
+}
+
+// engineError logs what needs a person's attention and translates err.
+func (p *Provider) engineError(ctx context.Context, op string, err error) *connect.Error {
+	ce := fromEngine(err)
+	if c := ce.Code(); c == connect.CodeInternal || c == connect.CodeUnavailable {
+		p.log.ErrorContext(ctx, "scalekit: provider call failed", "op", op, "err", err)
+	}
+	return ce
+}
+
+func sendResponse(sent *auth.Sent) *pb.SendPasswordlessResponse {
+	return &pb.SendPasswordlessResponse{
+		AuthRequestId:    sent.ChallengeID,
+		ExpiresAt:        sent.ExpiresAt.Unix(),
+		ExpiresIn:        uint32(sent.Expiry / time.Second),
+		PasswordlessType: passwordlessType(sent.Type),
+	}
+}
+
+func passwordlessType(t auth.PasswordlessType) pb.PasswordlessType {
+	switch t {
+	case auth.TypeOTP:
+		return pb.PasswordlessType_OTP
+	case auth.TypeLink:
+		return pb.PasswordlessType_LINK
+	case auth.TypeLinkOTP:
+		return pb.PasswordlessType_LINK_OTP
+	}
+	return pb.PasswordlessType_PASSWORDLESS_TYPE_UNSPECIFIED
+}
+
+// templateName reads the optional template; unset and UNSPECIFIED mean SIGNIN.
+func templateName(t *pb.TemplateType) (string, *connect.Error) {
+	if t == nil {
+		return string(auth.TemplateSignIn), nil
+	}
+	switch *t {
+	case pb.TemplateType_UNSPECIFIED, pb.TemplateType_SIGNIN:
+		return string(auth.TemplateSignIn), nil
+	case pb.TemplateType_SIGNUP:
+		return string(auth.TemplateSignUp), nil
+	}
+	return "", invalidArgument("template must be SIGNIN or SIGNUP")
+}
+
+// checkLinkURI wants an absolute http(s) URL without a fragment.
+func checkLinkURI(raw string) *connect.Error {
+	if len(raw) > auth.MaxLinkURLLength {
+		return invalidArgument(fmt.Sprintf("magiclink_auth_uri must be at most %d characters", auth.MaxLinkURLLength))
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || u.User != nil {
+		return invalidArgument("magiclink_auth_uri must be an absolute http or https URL")
+	}
+	return nil
+}
+
+func checkTemplateVariables(vars map[string]string) *connect.Error {
+	if len(vars) > MaxTemplateVars {
+		return invalidArgument(fmt.Sprintf("template_variables must have at most %d pairs", MaxTemplateVars))
+	}
+	for k, v := range vars {
+		n := utf8.RuneCountInString(k)
+		switch {
+		case n < MinTemplateKeyLen || n > MaxTemplateKeyLen:
+			return invalidArgument(fmt.Sprintf("template_variables key %q must be %d to %d characters", k, MinTemplateKeyLen, MaxTemplateKeyLen))
+		case isReserved(k):
+			return invalidArgument(fmt.Sprintf("template_variables key %q is reserved", k))
+		case utf8.RuneCountInString(v) > MaxTemplateValueLen:
+			return invalidArgument(fmt.Sprintf("template_variables value of %q must be at most %d characters", k, MaxTemplateValueLen))
+		}
+	}
+	return nil
+}
+
+func isReserved(key string) bool {
+	for _, r := range reservedVariables {
+		if strings.EqualFold(key, r) {
+			return true
+		}
+	}
+	return false
+}
