@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/netip"
 	"net/url"
@@ -312,6 +313,11 @@ func (c *Config) validate() []error {
 	}
 	if c.SMTPTimeout <= 0 {
 		bad("SMTP_TIMEOUT: must be positive")
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("METRICS_ADDR: %q is not host:port such as 127.0.0.1:9090", c.MetricsAddr)
+		}
 	}
 	if c.PprofAddr != "" && !loopbackAddr(c.PprofAddr) {
 		bad("PPROF_ADDR: %q must be a loopback address such as 127.0.0.1:6060", c.PprofAddr)

@@ -3,6 +3,7 @@
 //	latch [serve]      serve (the default)
 //	latch healthcheck  exit 0 when the local server answers ready
 //	latch version      print the version
+//	latch config       print the configuration reference (docs/configuration.md)
 package main
 
 import (
@@ -61,11 +62,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "version":
 		fmt.Fprintf(stdout, "latch %s (commit %s, %s)\n", version, commit, goVersion())
 		return nil
+	case "config":
+		return writeConfigReference(stdout)
 	case "-h", "--help", "help":
-		fmt.Fprintln(stdout, "usage: latch [serve|healthcheck|version]\nConfiguration comes from the environment and ./.env; see docs/configuration.md.")
+		fmt.Fprintln(stdout, "usage: latch [serve|healthcheck|version|config]\nConfiguration comes from the environment and ./.env; `latch config` lists every variable.")
 		return nil
 	}
-	return exitError{code: 2, err: fmt.Errorf("unknown command %q (want serve, healthcheck or version)", cmd)}
+	return exitError{code: 2, err: fmt.Errorf("unknown command %q (want serve, healthcheck, version or config)", cmd)}
 }
 
 // envWithDotenv reads variables from the environment first and then from

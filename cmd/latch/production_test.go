@@ -18,4 +18,3 @@ func TestDevOutboxAbsentInProduction(t *testing.T) {
 		t.Fatalf("/dev/outbox in production: %d", status)
 	}
 }
-

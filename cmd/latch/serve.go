@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -71,8 +73,16 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true) // gRPC clients of the provider API speak h2c
 
-	errc := make(chan error, 1)
+	side, err := sideServers(cfg, app, srv.ErrorLog)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1+len(side))
 	go func() { errc <- srv.Serve(ln) }()
+	for _, ss := range side {
+		go func() { errc <- ss.srv.Serve(ss.ln) }()
+		fmt.Fprintf(stdout, "latch: %s on http://%s%s\n", ss.name, ss.ln.Addr(), ss.path)
+	}
 	log.Info("latch: listening", "addr", ln.Addr().String(), "baseUrl", cfg.baseURL.String(), "env", cfg.AppEnv, "store", app.storeName)
 	fmt.Fprintf(stdout, "latch: listening on http://%s\n", ln.Addr())
 	if app.outbox != nil {
@@ -87,10 +97,64 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	log.Info("latch: shutting down", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err = srv.Shutdown(shutdownCtx)
+	// The side servers stop last, so scrapes see the drain.
+	for _, ss := range side {
+		ss.srv.Shutdown(shutdownCtx)
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// sideServer is a listener beside the main one: metrics on METRICS_ADDR,
+// profiling on PPROF_ADDR.
+type sideServer struct {
+	name, path string
+	ln         net.Listener
+	srv        *http.Server
+}
+
+func sideServers(cfg *Config, app *app, errorLog *stdlog.Logger) ([]sideServer, error) {
+	var out []sideServer
+	add := func(name, addr, path string, h http.Handler) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+		}
+		out = append(out, sideServer{name: name, path: path, ln: ln, srv: &http.Server{
+			Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errorLog,
+		}})
+		return nil
+	}
+	fail := func(err error) ([]sideServer, error) {
+		for _, ss := range out {
+			ss.ln.Close()
+		}
+		return nil, err
+	}
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", app.metrics.Handler())
+		if err := add("metrics", cfg.MetricsAddr, "/metrics", mux); err != nil {
+			return fail(err)
+		}
+	}
+	if cfg.PprofAddr != "" {
+		// Profiles show code paths and timings, never request data, but
+		// they cost CPU: loopback only (validated), and off by default.
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		if err := add("pprof", cfg.PprofAddr, "/debug/pprof/", mux); err != nil {
+			return fail(err)
+		}
+	}
+	return out, nil
 }
 
 // publicHost turns a listener address into a host for BASE_URL.
@@ -126,6 +190,7 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 type app struct {
 	handler   http.Handler
 	outbox    *outbox.Outbox
+	metrics   *metrics.Metrics
 	storeName string
 	closers   []func() error
 }
@@ -188,6 +253,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 
 	m := metrics.New(metrics.Build{Version: version, Commit: commit})
+	a.metrics = m
 	auditOut, closeAudit, err := audit.Open(cfg.AuditLog, stdout)
 	if err != nil {
 		return fail(err)
@@ -244,6 +310,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		LogoURL:           cfg.AppLogoURL,
 		ResendCooldown:    cfg.ResendCooldown,
 		CodeLength:        cfg.CodeLength,
+		MetricsElsewhere:  cfg.MetricsAddr != "",
 	}, web.Deps{
 		Login:     faces.login,
 		Sessions:  svc,

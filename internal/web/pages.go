@@ -2,12 +2,21 @@ package web
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
@@ -20,17 +29,83 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// pages holds one parsed template set per page, each with the layout.
+// The two steps of the login page.
+const (
+	stepEmail = "email"
+	stepCode  = "code"
+)
+
+// loginEmailCookie remembers, for as long as a sign-in is pending, which
+// address it was sent to, so that a reloaded /login (a mini browser
+// coming back from the mail app) shows "check your inbox" with the
+// address instead of starting over. It never leaves /login.
+const loginEmailCookie = "latch_login_email"
+
+// logoPath is where a logo file (Config.LogoFile) is served.
+const logoPath = "/brand/logo"
+
+// maxLogoBytes caps a logo file; a logo is small.
+const maxLogoBytes = 512 << 10
+
+// pages holds one parsed template set per page, each with the layout, and
+// the fingerprints of the static files.
 type pages struct {
 	byName map[string]*template.Template
+	// versions maps a static file name to a short hash of its content;
+	// URLs carry it (?v=) so the files can be cached for a year.
+	versions map[string]string
+	messages map[string]string
+	// messagesJSON is messages for the page's script, so both speak with
+	// one voice.
+	messagesJSON string
+	logo         *logoFile
+	logoURL      string
 }
 
-var pageNames = []string{"login", "code", "link", "account", "outbox", "notfound"}
+// logoFile is a logo read from disk at start.
+type logoFile struct {
+	body        []byte
+	contentType string
+	version     string
+}
 
-func newPages() (*pages, error) {
-	p := &pages{byName: map[string]*template.Template{}}
+var pageNames = []string{"login", "link", "account", "outbox", "notfound"}
+
+func newPages(cfg Config) (*pages, error) {
+	p := &pages{byName: map[string]*template.Template{}, versions: map[string]string{}, logoURL: cfg.LogoURL}
+	err := fs.WalkDir(staticFS, "static", func(name string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := staticFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		p.versions[strings.TrimPrefix(name, "static/")] = fingerprint(b)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web: static files: %w", err)
+	}
+	if cfg.LogoFile != "" {
+		if p.logo, err = readLogo(cfg.LogoFile); err != nil {
+			return nil, err
+		}
+		p.logoURL = logoPath + "?v=" + p.logo.version
+	}
+	p.messages = make(map[string]string, len(loginMessages))
+	for k, v := range loginMessages {
+		p.messages[k] = strings.ReplaceAll(v, "{digits}", strconv.Itoa(cfg.CodeLength))
+	}
+	b, err := json.Marshal(p.messages)
+	if err != nil {
+		return nil, fmt.Errorf("web: page messages: %w", err)
+	}
+	p.messagesJSON = string(b)
+
+	funcs := template.FuncMap{"asset": p.asset}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse page %s: %w", name, err)
 		}
@@ -39,40 +114,98 @@ func newPages() (*pages, error) {
 	return p, nil
 }
 
+func fingerprint(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:5])
+}
+
+// asset returns the cache-busting URL of a static file.
+func (p *pages) asset(name string) (string, error) {
+	v, ok := p.versions[name]
+	if !ok {
+		return "", fmt.Errorf("no static file %q", name)
+	}
+	return "/static/" + name + "?v=" + v, nil
+}
+
+// readLogo reads a logo image (PNG, JPEG, GIF, WebP or SVG) to serve it
+// from memory.
+func readLogo(name string) (*logoFile, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("web: logo file: %w", err)
+	}
+	if len(b) > maxLogoBytes {
+		return nil, fmt.Errorf("web: logo file %s is larger than %d KiB", name, maxLogoBytes>>10)
+	}
+	ct := http.DetectContentType(b)
+	if strings.EqualFold(path.Ext(name), ".svg") {
+		ct = "image/svg+xml"
+	}
+	if !strings.HasPrefix(ct, "image/") {
+		return nil, fmt.Errorf("web: logo file %s is not an image (%s)", name, ct)
+	}
+	return &logoFile{body: b, contentType: ct, version: fingerprint(b)}, nil
+}
+
 // pageData is what every page template sees.
 type pageData struct {
 	Title       string
 	AppName     string
 	AccentColor string
-	LogoURL     string
-	Nonce       string
+	// OnAccent is the text color on an accent background: white, or near
+	// black when the accent is too light for white text to be read.
+	OnAccent string
+	LogoURL  string
+	Nonce    string
 
-	Email         string
-	AuthRequestID string
-	RedirectTo    string
-	CodeLength    int
-	ResendAfter   int // seconds
-	Error         string
-	ErrorCode     auth.Code
-	Notice        string
+	// The login page.
+	Step           string // stepEmail or stepCode
+	Email          string
+	AuthRequestID  string
+	RedirectTo     string
+	CodeLength     int
+	ResendAfter    int // seconds until a resend is accepted, when known
+	ResendCooldown int // seconds between two emails, for the script
+	Error          string
+	ErrorCode      auth.Code
+	// ErrorField is the id of the field the error belongs to: "email",
+	// "code" or "resend".
+	ErrorField string
+	Notice     string
+	Messages   string // JSON for the script
 
+	// The magic-link page.
 	LinkToken   string
 	LinkValid   bool
 	AutoSubmit  bool
 	LinkAllowed bool
 
-	User     *auth.Session
-	Messages []*mail.Message
+	User   *auth.Session
+	Outbox []*mail.Message
+}
+
+// Blank is d without anything that belongs to one sign-in: the data of the
+// step templates the script clones.
+func (d pageData) Blank() pageData {
+	return pageData{CodeLength: d.CodeLength, RedirectTo: d.RedirectTo, ResendCooldown: d.ResendCooldown}
 }
 
 // renderPage writes a full HTML page with its own CSP and nonce.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	d.AppName = s.cfg.AppName
-	d.AccentColor = s.cfg.AccentColor
-	d.LogoURL = s.cfg.LogoURL
+	d.AccentColor, d.OnAccent = accentColors(s.cfg.AccentColor)
+	d.LogoURL = s.pages.logoURL
 	d.Nonce = nonce(r)
 	if d.CodeLength == 0 {
 		d.CodeLength = s.cfg.CodeLength
+	}
+	d.ResendCooldown = ceilSeconds(s.cfg.ResendCooldown)
+	if s.cfg.ResendCooldown <= 0 {
+		d.ResendCooldown = 30
+	}
+	if name == "login" {
+		d.Messages = s.pages.messagesJSON
 	}
 	var buf bytes.Buffer
 	if err := s.pages.byName[name].Execute(&buf, d); err != nil {
@@ -91,25 +224,91 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	w.Write(buf.Bytes())
 }
 
+var hexColor = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// accentColors returns the accent (empty when it is not a #rgb or #rrggbb
+// color, leaving the stylesheet's) and the text color to put on it.
+func accentColors(accent string) (color, on string) {
+	if !hexColor.MatchString(accent) {
+		return "", ""
+	}
+	h := accent[1:]
+	if len(h) == 3 {
+		h = string([]byte{h[0], h[0], h[1], h[1], h[2], h[2]})
+	}
+	v, _ := strconv.ParseUint(h, 16, 32)
+	lum := relativeLuminance(uint8(v>>16), uint8(v>>8), uint8(v))
+	// White text needs a contrast of 4.5:1 (WCAG AA): (1+0.05)/(L+0.05).
+	if 1.05/(lum+0.05) >= 4.5 {
+		return accent, "#fff"
+	}
+	return accent, "#111827"
+}
+
+func relativeLuminance(r, g, b uint8) float64 {
+	lin := func(c uint8) float64 {
+		v := float64(c) / 255
+		if v <= 0.03928 {
+			return v / 12.92
+		}
+		return math.Pow((v+0.055)/1.055, 2.4)
+	}
+	return 0.2126*lin(r) + 0.7152*lin(g) + 0.0722*lin(b)
+}
+
 func (s *Server) logoSource() string {
-	if o, err := origin(s.cfg.LogoURL); err == nil {
+	if o, err := origin(s.cfg.LogoURL); err == nil && s.cfg.LogoFile == "" {
 		return " " + o
 	}
 	return ""
 }
 
-// static serves the embedded CSS and JS with an hour of caching; gzip
-// comes from the middleware chain.
+// static serves the embedded CSS, JS and icon. A URL carrying the file's
+// current fingerprint (?v=, as the pages link them) is cached for a year;
+// any other is revalidated with its ETag. Compression comes from the
+// middleware chain.
 func (s *Server) static() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
+		name := strings.TrimPrefix(r.URL.Path, "/static/")
+		v, ok := s.pages.versions[name]
+		if !ok {
+			s.notFound(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("ETag", `"`+v+`"`)
+		if r.URL.Query().Get("v") == v {
+			h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			h.Set("Cache-Control", "public, no-cache")
+		}
 		files.ServeHTTP(w, r)
 	})
 }
 
-// --- the login page, without JavaScript: plain forms that post here.
+// handleLogo serves the logo file of Config.LogoFile.
+func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) {
+	l := s.pages.logo
+	if l == nil {
+		s.notFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", l.contentType)
+	h.Set("ETag", `"`+l.version+`"`)
+	if r.URL.Query().Get("v") == l.version {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "public, no-cache")
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(l.body))
+}
+
+// --- the login page, without JavaScript: plain forms that post here and
+// re-render. static/app.js turns the same markup into a page that calls
+// the JSON API, but nothing depends on it.
 
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.sessions.Authenticate(r.Context(), sessionToken(r)); err == nil {
@@ -117,84 +316,268 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirectTo, _ := s.redirects.Check(r.URL.Query().Get("redirect_to"))
-	s.renderPage(w, r, http.StatusOK, "login", pageData{Title: "Sign in", RedirectTo: redirectTo})
+	d := pageData{Title: "Sign in", Step: stepEmail, RedirectTo: redirectTo, Email: rememberedEmail(r)}
+	// A sign-in is pending in this browser: pick up where it was, unless
+	// the person asked for the email step.
+	if id, _ := authRequest(r); id != "" && r.URL.Query().Get("step") != stepEmail {
+		d.Title, d.Step, d.AuthRequestID = "Check your email", stepCode, id
+	}
+	s.renderPage(w, r, http.StatusOK, "login", d)
 }
 
 func (s *Server) handleLoginEmail(w http.ResponseWriter, r *http.Request) {
 	if err := parseForm(r); err != nil {
-		s.renderLoginError(w, r, "login", pageData{Title: "Sign in"}, err)
+		s.renderLoginError(w, r, pageData{}, "send", "", err)
 		return
 	}
 	email, redirectTo := r.PostForm.Get("email"), r.PostForm.Get("redirect_to")
-	d := pageData{Title: "Sign in", Email: email, RedirectTo: redirectTo}
+	d := pageData{Email: email, RedirectTo: redirectTo}
 	sent, err := s.send(r, email, "", "", redirectTo)
 	if err != nil {
-		s.renderLoginError(w, r, "login", d, err)
+		s.renderLoginError(w, r, d, "send", email, err)
 		return
 	}
 	s.setAuthRequestCookie(w, sent.ChallengeID, sent.Binding, sent.ExpiresAt)
-	d.Title, d.AuthRequestID, d.ResendAfter = "Check your email", sent.ChallengeID, ceilSeconds(sent.ResendAfter)
 	if normalized, err := auth.NormalizeEmail(email); err == nil {
 		d.Email = normalized
 	}
-	s.renderPage(w, r, http.StatusOK, "code", d)
+	s.rememberEmail(w, d.Email, sent.ExpiresAt)
+	d.Title, d.Step, d.AuthRequestID, d.ResendAfter = "Check your email", stepCode, sent.ChallengeID, ceilSeconds(sent.ResendAfter)
+	s.renderPage(w, r, http.StatusOK, "login", d)
 }
 
 func (s *Server) handleLoginCode(w http.ResponseWriter, r *http.Request) {
 	if err := parseForm(r); err != nil {
-		s.renderLoginError(w, r, "login", pageData{Title: "Sign in"}, err)
+		s.renderLoginError(w, r, pageData{}, "verify", "", err)
 		return
 	}
-	d := pageData{Title: "Check your email", Email: r.PostForm.Get("email"), AuthRequestID: r.PostForm.Get("auth_request_id")}
-	login, err := s.login.VerifyCode(r.Context(), d.AuthRequestID, r.PostForm.Get("code"))
+	code := r.PostForm.Get("code")
+	d := pageData{Email: r.PostForm.Get("email"), AuthRequestID: r.PostForm.Get("auth_request_id")}
+	login, err := s.login.VerifyCode(r.Context(), d.AuthRequestID, code)
 	if err == nil {
 		err = s.signIn(w, r, login)
 	}
 	if err != nil {
-		page := "code"
-		if auth.ErrorCode(err) == auth.CodeExpired {
-			page, d.Title = "login", "Sign in"
-		}
-		s.renderLoginError(w, r, page, d, err)
+		s.renderLoginError(w, r, d, "verify", code, err)
 		return
 	}
+	s.forgetEmail(w)
 	http.Redirect(w, r, s.landing(login), http.StatusSeeOther)
 }
 
 func (s *Server) handleLoginResend(w http.ResponseWriter, r *http.Request) {
 	if err := parseForm(r); err != nil {
-		s.renderLoginError(w, r, "login", pageData{Title: "Sign in"}, err)
+		s.renderLoginError(w, r, pageData{}, "resend", "", err)
 		return
 	}
-	d := pageData{Title: "Check your email", Email: r.PostForm.Get("email"), AuthRequestID: r.PostForm.Get("auth_request_id")}
+	d := pageData{Email: r.PostForm.Get("email"), AuthRequestID: r.PostForm.Get("auth_request_id")}
 	sent, err := s.login.Resend(r.Context(), d.AuthRequestID)
 	if err != nil {
-		page := "code"
-		if auth.ErrorCode(err) == auth.CodeExpired {
-			page, d.Title = "login", "Sign in"
-		}
-		s.renderLoginError(w, r, page, d, err)
+		s.renderLoginError(w, r, d, "resend", "", err)
 		return
 	}
 	s.refreshAuthRequestCookie(w, r, sent)
-	d.Notice = "We sent a new code. The old one no longer works."
+	if d.Email != "" {
+		s.rememberEmail(w, d.Email, sent.ExpiresAt)
+	}
+	d.Title, d.Step = "Check your email", stepCode
+	d.Notice = s.pages.messages["resent"]
 	d.ResendAfter = ceilSeconds(sent.ResendAfter)
-	s.renderPage(w, r, http.StatusOK, "code", d)
+	s.renderPage(w, r, http.StatusOK, "login", d)
 }
 
-// renderLoginError shows err next to the form it belongs to, with the
-// status the JSON API would use.
-func (s *Server) renderLoginError(w http.ResponseWriter, r *http.Request, page string, d pageData, err error) {
+// renderLoginError shows err in words next to the field it belongs to, on
+// the step where the person can act on it, with the status (and
+// Retry-After) the JSON API would use. action is what the person was
+// doing ("send", "verify" or "resend") and input what they typed.
+func (s *Server) renderLoginError(w http.ResponseWriter, r *http.Request, d pageData, action, input string, err error) {
 	e := publicError(err)
 	s.logError(r, Status(e.Code), err)
-	d.Error, d.ErrorCode = e.Message, e.Code
-	if ra, ok := e.Details["retryAfter"].(int); ok {
+	p := s.pages.problem(e, action, input, s.cfg.CodeLength)
+	if ra, ok := intDetail(e.Details, "retryAfter"); ok {
 		w.Header().Set("Retry-After", strconv.Itoa(ra))
-		if e.Code == auth.CodeRateLimited {
+		if action == "resend" && e.Code == auth.CodeRateLimited {
 			d.ResendAfter = ra
 		}
 	}
-	s.renderPage(w, r, Status(e.Code), page, d)
+	d.Step, d.Error, d.ErrorCode, d.ErrorField = p.step, p.text, e.Code, p.field
+	d.Title = "Check your email"
+	if d.Step == stepEmail {
+		d.Title, d.AuthRequestID = "Sign in", ""
+	}
+	if d.Step == stepCode && d.AuthRequestID == "" {
+		d.Title, d.Step, d.ErrorField = "Sign in", stepEmail, "email"
+	}
+	s.renderPage(w, r, Status(e.Code), "login", d)
+}
+
+// rememberEmail keeps the address of a pending sign-in for /login.
+func (s *Server) rememberEmail(w http.ResponseWriter, email string, expires time.Time) {
+	c := s.cookie(loginEmailCookie, url.QueryEscape(email), expires)
+	c.Path = "/login"
+	http.SetCookie(w, c)
+}
+
+func (s *Server) forgetEmail(w http.ResponseWriter) {
+	c := s.cookie(loginEmailCookie, "", time.Time{})
+	c.Path = "/login"
+	http.SetCookie(w, c)
+}
+
+func rememberedEmail(r *http.Request) string {
+	c, err := r.Cookie(loginEmailCookie)
+	if err != nil {
+		return ""
+	}
+	email, err := url.QueryUnescape(c.Value)
+	if err != nil || len(email) > auth.MaxEmailLength {
+		return ""
+	}
+	return email
+}
+
+// --- errors in words
+
+// loginMessages are the sentences the login page shows, by key: an error
+// code of the contract, or a finer case of one. The page's script gets the
+// same table (data-messages), so a sentence reads the same with or without
+// JavaScript. {digits} is the code length; {n}, {wait} and {s} are filled
+// in where they are shown.
+var loginMessages = map[string]string{
+	"email_missing":        "Enter your email address.",
+	"invalid_email":        "That doesn't look like an email address. Check it for typos: it should look like name@example.com.",
+	"code_missing":         "Enter the {digits}-digit code from the email.",
+	"code_format":          "The code is {digits} digits. Check the email and type it again.",
+	"invalid_code":         "That code isn't right. Check the newest email from us and try again.",
+	"invalid_code_n":       "That code isn't right. You have {n} more tries.",
+	"invalid_code_1":       "That code isn't right. You have 1 more try.",
+	"locked":               "Too many wrong codes, so that code no longer works. Send yourself a new email to get a new code.",
+	"locked_wait":          "Too many wrong codes for this address. Wait {wait}, then send yourself a new email.",
+	"expired":              "That code has expired or was already used. Send yourself a new email to get a new code.",
+	"rate_limited":         "Too many tries in a short time. Wait {wait} and try again.",
+	"resend_wait":          "You can ask for a new code in {wait}.",
+	"different_browser":    "This link only works in the browser where you asked for it. Open it there, or type the code from the email on that sign-in page.",
+	"expired_link":         "This sign-in link has expired or was already used. Ask for a new email to sign in.",
+	"cross_origin_request": "This form was sent from another website, so we stopped it. Reload the page and try again.",
+	"invalid_redirect":     "The page that sent you here asked to go somewhere we don't allow. Go back to the app and start again.",
+	"unavailable":          "Sign-in isn't working right now. Please try again in a minute.",
+	"internal":             "Something went wrong on our side. Please try again.",
+	"invalid_request":      "Something in the form wasn't right. Reload the page and try again.",
+	"network":              "We couldn't reach the server. Check your connection and try again.",
+	"resent":               "We sent you a new email. Use the code in the newest one: the old code no longer works.",
+	"resend":               "Send a new code",
+	"resend_in":            "Send a new code in {s}s",
+	"signing_in":           "Signing you in…",
+}
+
+// A problem is an error of the login flow as the page shows it.
+type problem struct {
+	step  string // stepEmail or stepCode: where the person can act on it
+	field string // "email", "code" or "resend"
+	text  string
+}
+
+// problem decides where e shows and what it says. The script's problemFor
+// (static/app.js) makes the same decisions for the JSON API's answers.
+func (p *pages) problem(e *auth.Error, action, input string, codeLength int) problem {
+	pr := problem{step: stepCode, field: "code"}
+	switch action {
+	case "send":
+		pr = problem{step: stepEmail, field: "email"}
+	case "resend":
+		pr.field = "resend"
+	}
+	toEmailStep := func() { pr.step, pr.field = stepEmail, "email" }
+	wait, _ := intDetail(e.Details, "retryAfter")
+	key := string(e.Code)
+	switch e.Code {
+	case auth.CodeInvalidEmail:
+		if strings.TrimSpace(input) == "" {
+			key = "email_missing"
+		}
+	case auth.CodeInvalidRequest:
+		if action == "verify" && strings.TrimSpace(input) == "" {
+			key = "code_missing"
+		}
+	case auth.CodeInvalidCode:
+		n, ok := intDetail(e.Details, "attemptsRemaining")
+		switch {
+		case !ok && digitCount(input) != codeLength:
+			key = "code_format"
+		case !ok:
+			key = "invalid_code"
+		case n <= 0:
+			key = "locked"
+			toEmailStep()
+		case n == 1:
+			key = "invalid_code_1"
+		default:
+			key = "invalid_code_n"
+		}
+	case auth.CodeTooManyAttempts:
+		key = "locked"
+		if wait > 0 {
+			key = "locked_wait"
+		}
+		toEmailStep()
+	case auth.CodeExpired:
+		toEmailStep()
+	case auth.CodeRateLimited:
+		if action == "resend" {
+			key = "resend_wait"
+		}
+	case auth.CodeUpstream:
+		key = "unavailable"
+	case auth.CodePayloadTooLarge, auth.CodeUnsupportedMedia, auth.CodeNotFound, auth.CodeMethodNotAllowed, auth.CodeUnauthorized:
+		key = "invalid_request"
+	}
+	text, ok := p.messages[key]
+	if !ok {
+		text = p.messages["internal"]
+	}
+	n, _ := intDetail(e.Details, "attemptsRemaining")
+	pr.text = strings.NewReplacer("{n}", strconv.Itoa(n), "{wait}", waitWords(wait)).Replace(text)
+	return pr
+}
+
+// waitWords says a wait in words: "1 second", "45 seconds", "2 minutes".
+func waitWords(sec int) string {
+	switch {
+	case sec <= 0:
+		return "a moment"
+	case sec == 1:
+		return "1 second"
+	case sec < 90:
+		return strconv.Itoa(sec) + " seconds"
+	}
+	return strconv.Itoa((sec+59)/60) + " minutes"
+}
+
+func digitCount(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+// intDetail reads a number from an error's details, as the engine (int)
+// or a decoded upstream answer (float64) carries it.
+func intDetail(details map[string]any, key string) (int, bool) {
+	switch v := details[key].(type) {
+	case int:
+		return v, true
+	case int64:
+		return int(v), true
+	case float64:
+		return int(v), true
+	case json.Number:
+		n, err := v.Int64()
+		return int(n), err == nil
+	}
+	return 0, false
 }
 
 // --- the magic link
@@ -203,7 +586,7 @@ func (s *Server) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p := auth.LinkProof{Token: q.Get("link_token"), ChallengeID: q.Get("auth_request_id")}
 	p.Binding = bindingFor(r, p.ChallengeID)
-	d := pageData{Title: "Sign in", LinkToken: p.Token, AuthRequestID: p.ChallengeID}
+	d := pageData{Title: "Finish signing in", LinkToken: p.Token, AuthRequestID: p.ChallengeID}
 	st, err := s.login.InspectLink(r.Context(), p)
 	if err != nil {
 		s.renderLinkError(w, r, err)
@@ -216,7 +599,7 @@ func (s *Server) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 	d.LinkValid, d.LinkAllowed = true, st.Allowed
 	d.AutoSubmit = st.SameBrowser && st.Allowed
 	if !st.Allowed {
-		d.Error = "This link works only in the browser where you asked for it. Type the code from the email there instead."
+		d.Error = s.pages.messages["different_browser"]
 		d.ErrorCode = auth.CodeDifferentBrowser
 	}
 	s.renderPage(w, r, http.StatusOK, "link", d)
@@ -225,7 +608,11 @@ func (s *Server) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderLinkError(w http.ResponseWriter, r *http.Request, err error) {
 	e := publicError(err)
 	s.logError(r, Status(e.Code), err)
-	s.renderPage(w, r, Status(e.Code), "link", pageData{Title: "Sign in", Error: e.Message, ErrorCode: e.Code})
+	text := s.pages.problem(e, "link", "", s.cfg.CodeLength).text
+	if e.Code == auth.CodeExpired || e.Code == auth.CodeTooManyAttempts {
+		text = s.pages.messages["expired_link"]
+	}
+	s.renderPage(w, r, Status(e.Code), "link", pageData{Title: "Sign-in link", Error: text, ErrorCode: e.Code})
 }
 
 // --- the account page
@@ -237,7 +624,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.renderPage(w, r, Status(auth.ErrorCode(err)), "notfound", pageData{Title: "Unavailable", Error: publicError(err).Message})
+		s.renderPage(w, r, Status(auth.ErrorCode(err)), "notfound", pageData{Title: "Unavailable", Error: s.pages.messages["unavailable"]})
 		return
 	}
 	s.renderPage(w, r, http.StatusOK, "account", pageData{Title: "Your account", User: sess})
@@ -250,10 +637,11 @@ func (s *Server) handleLogoutForm(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.sessions.Logout(r.Context(), sessionToken(r), global)
 	if err != nil && auth.ErrorCode(err) != auth.CodeUnauthorized {
-		s.renderPage(w, r, Status(auth.ErrorCode(err)), "notfound", pageData{Title: "Unavailable", Error: publicError(err).Message})
+		s.renderPage(w, r, Status(auth.ErrorCode(err)), "notfound", pageData{Title: "Unavailable", Error: s.pages.messages["unavailable"]})
 		return
 	}
 	s.clearCookie(w, sessionCookie)
+	s.forgetEmail(w)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
@@ -281,5 +669,5 @@ func (s *Server) handleOutboxJSON(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleOutboxPage(w http.ResponseWriter, r *http.Request) {
-	s.renderPage(w, r, http.StatusOK, "outbox", pageData{Title: "Development outbox", Messages: s.outbox.Messages(r.URL.Query().Get("to"))})
+	s.renderPage(w, r, http.StatusOK, "outbox", pageData{Title: "Development outbox", Outbox: s.outbox.Messages(r.URL.Query().Get("to"))})
 }

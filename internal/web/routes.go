@@ -14,7 +14,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/auth/logout", s.handleLogout)
 	mux.HandleFunc("GET /api/health", s.handleHealth)
 	mux.HandleFunc("GET /api/health/ready", s.handleReady)
-	mux.Handle("GET /metrics", s.metrics.Handler())
+	if !s.cfg.MetricsElsewhere {
+		mux.Handle("GET /metrics", s.metrics.Handler())
+	}
 
 	mux.HandleFunc("GET /{$}", s.handleAccount)
 	mux.HandleFunc("GET /login", s.handleLoginPage)
@@ -23,6 +25,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login/resend", s.handleLoginResend)
 	mux.HandleFunc("POST /logout", s.handleLogoutForm)
 	mux.Handle("GET /static/", s.static())
+	mux.HandleFunc("GET /brand/logo", s.handleLogo) // Config.LogoFile
 
 	if s.outbox != nil {
 		mux.HandleFunc("GET /dev/outbox", s.handleOutboxPage)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/gzhttp"
@@ -63,9 +64,14 @@ type Config struct {
 	AppName      string
 	AccentColor  string
 	LogoURL      string
+	// LogoFile is a local image (PNG, JPEG, GIF, WebP or SVG, at most
+	// 512 KiB) read at start and served at /brand/logo, in place of LogoURL.
+	LogoFile string
 	// ResendCooldown is shown on the login page's resend countdown.
 	ResendCooldown time.Duration
-	CodeLength     int
+	// MetricsElsewhere leaves /metrics off this server (METRICS_ADDR).
+	MetricsElsewhere bool
+	CodeLength       int
 }
 
 // Deps are the parts the web layer drives.
@@ -138,7 +144,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if s.appURL, err = rp.Check(cfg.AppURL); err != nil {
 		return nil, fmt.Errorf("web: APP_URL %q is neither a local path nor on the redirect allow-list", cfg.AppURL)
 	}
-	if s.pages, err = newPages(); err != nil {
+	if s.pages, err = newPages(cfg); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
@@ -158,7 +164,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // chain wraps the mux in the middleware, outermost first. The order is
 // the one place to read what every request goes through.
 func (s *Server) chain(mux *http.ServeMux) (http.Handler, error) {
-	gzip, err := gzhttp.NewWrapper(gzhttp.MinSize(1024))
+	gzip, err := gzhttp.NewWrapper(gzhttp.MinSize(1024), gzhttp.ContentTypeFilter(compressible))
 	if err != nil {
 		return nil, fmt.Errorf("web: gzip: %w", err)
 	}
@@ -176,6 +182,15 @@ func (s *Server) chain(mux *http.ServeMux) (http.Handler, error) {
 	h = clientIPs(s.cfg.TrustedProxies)(h)
 	h = requestIDs(h)
 	return h, nil
+}
+
+// compressible leaves gRPC and Connect streams alone (they frame and
+// compress their own messages) and otherwise follows gzhttp's default.
+func compressible(contentType string) bool {
+	if strings.HasPrefix(contentType, "application/grpc") || strings.HasPrefix(contentType, "application/connect") {
+		return false
+	}
+	return gzhttp.DefaultContentTypeFilter(contentType)
 }
 
 // cors allows the listed origins to call the API with credentials. Never
