@@ -74,6 +74,7 @@ type Config struct {
 	AppName        string `env:"APP_NAME" default:"Latch" help:"Name shown on the login page and in emails."`
 	AppAccentColor string `env:"APP_ACCENT_COLOR" default:"#4f46e5" help:"Accent color (#rgb or #rrggbb) of the page and emails."`
 	AppLogoURL     string `env:"APP_LOGO_URL" default:"" help:"Logo shown on the login page."`
+	AppLogoFile    string `env:"APP_LOGO_FILE" default:"" help:"A local image (PNG, JPEG, GIF, WebP or SVG, at most 512 KiB) shown as the logo instead of APP_LOGO_URL."`
 
 	ScalekitEnvironmentURL string   `env:"SCALEKIT_ENVIRONMENT_URL" help:"Upstream Scalekit-compatible provider; with the client id and secret, the app routes use it instead of the built-in engine."`
 	ScalekitClientID       string   `env:"SCALEKIT_CLIENT_ID" help:"Client id at the upstream provider."`

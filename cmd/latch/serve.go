@@ -308,6 +308,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		AppName:           cfg.AppName,
 		AccentColor:       cfg.AppAccentColor,
 		LogoURL:           cfg.AppLogoURL,
+		LogoFile:          cfg.AppLogoFile,
 		ResendCooldown:    cfg.ResendCooldown,
 		CodeLength:        cfg.CodeLength,
 		MetricsElsewhere:  cfg.MetricsAddr != "",

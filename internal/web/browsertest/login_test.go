@@ -167,6 +167,7 @@ func TestResendCountdown(t *testing.T) {
 	const resend = "form[data-form=resend] button"
 
 	b.askForCode(email)
+	b.mustFitPhone()
 	if !eval[bool](b, `document.querySelector("form[data-form=resend] button").disabled`) {
 		t.Fatal("the resend button is enabled right after sending; want it to count down first")
 	}
@@ -280,6 +281,7 @@ func TestWithoutJavaScript(t *testing.T) {
 	if eval[bool](b, `document.querySelector("form[data-form=resend] button").disabled`) {
 		t.Fatal("the resend button is disabled: the page's script ran, want JavaScript off")
 	}
+	b.mustFitPhone()
 	b.shot("code")
 
 	// Too early for a new code: the wait, in words, by the button.
@@ -317,11 +319,13 @@ func TestPasteWholeCode(t *testing.T) {
 
 	b.askForCode(email)
 	code := s.mustMail(t, email, 1).Code
+	b.shot("code")
 	pasted := "Your code is " + code[:3] + " " + code[3:] + ". It expires in 5 minutes."
 	b.mustDo(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(function(){
 		var dt = new DataTransfer(); dt.setData("text/plain", %q);
 		document.getElementById("code").dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
 	})()`, pasted)), waitURL("/"), waitText("[data-bind=email]", email))
+	b.shot("account")
 }
 
 // TestThemesAndContrast checks text contrast in the light and the dark
@@ -534,6 +538,21 @@ func (b *browser) mustHaveContrast(theme string) {
 	b.t.Helper()
 	for _, p := range eval[[]string](b, contrastScript) {
 		b.t.Errorf("%s theme: low contrast: %s", theme, p)
+	}
+}
+
+// mustFitPhone checks the page reads on a 360 px phone: nothing wider
+// than the screen, and text fields at 16 px or more (smaller ones make
+// phones zoom in on focus).
+func (b *browser) mustFitPhone() {
+	b.t.Helper()
+	if w := eval[int](b, `document.documentElement.scrollWidth`); w > int(b.view.width) {
+		b.t.Errorf("the page is %d px wide on a %d px screen", w, b.view.width)
+	}
+	for _, small := range eval[[]string](b, `Array.prototype.filter.call(document.querySelectorAll("input:not([type=hidden]), button"), function (e) {
+		return parseFloat(getComputedStyle(e).fontSize) < 16;
+	}).map(function (e) { return e.id || e.textContent.trim(); })`) {
+		b.t.Errorf("%s has text under 16 px", small)
 	}
 }
 
