@@ -100,3 +100,14 @@ func TestSweepRemovesOnlyExpired(t *testing.T) {
 		t.Fatalf("second Sweep = %d, %v; want 2", n, err)
 	}
 }
+
+func BenchmarkBoltstore(b *testing.B) {
+	authtest.BenchmarkStore(b, func(b *testing.B) auth.Store {
+		s, err := boltstore.Open(b.TempDir(), boltstore.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}

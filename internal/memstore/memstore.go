@@ -296,24 +296,38 @@ func (s *Store) counter(key string, window time.Duration, now time.Time) counter
 	return c
 }
 
-// wrote counts a write and sweeps expired entries every sweepEvery writes.
-// Callers hold mu.
+// wrote counts a write and, every sweepEvery writes, removes expired
+// entries. Each sweep looks at no more than sweepEvery entries of each map
+// (Go starts every map iteration at a random place), so its cost per
+// write stays constant however much is stored. Callers hold mu.
 func (s *Store) wrote(now time.Time) {
 	s.writes++
 	if s.writes%sweepEvery != 0 {
 		return
 	}
+	n := 0
 	for _, c := range s.challenges {
+		if n++; n > sweepEvery {
+			break
+		}
 		if !c.Live(now) {
 			s.remove(c)
 		}
 	}
+	n = 0
 	for id, sess := range s.sessions {
+		if n++; n > sweepEvery {
+			break
+		}
 		if !sess.Live(now) {
 			s.deleteSession(id)
 		}
 	}
+	n = 0
 	for k, c := range s.counters {
+		if n++; n > sweepEvery {
+			break
+		}
 		if !now.Before(c.expiry) {
 			delete(s.counters, k)
 		}
