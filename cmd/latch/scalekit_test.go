@@ -364,9 +364,10 @@ func TestScalekitUpstreamBadCredentials(t *testing.T) {
 	if checks, _ := body["checks"].(map[string]any); status != 503 || checks["upstream"] != "unavailable" {
 		t.Fatalf("ready: %d %v", status, body)
 	}
-	if !strings.Contains(upstream.log(), "refused Latch's credentials") {
-		t.Errorf("the log does not say why:\n%s", upstream.log())
-	}
+	// Log lines are flushed every 100ms.
+	waitFor(t, "the log line saying why", 5*time.Second, func() bool {
+		return strings.Contains(upstream.log(), "refused Latch's credentials")
+	})
 }
 
 func TestScalekitProviderNeedsClientsToMount(t *testing.T) {

@@ -43,7 +43,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		}
 		return exitError{code: 2, err: errors.New("invalid configuration")}
 	}
-	log := newLogger(cfg, stdout)
+	logOut := newLogBuffer(stdout)
+	defer logOut.Close()
+	log := newLogger(cfg, logOut)
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
