@@ -111,3 +111,22 @@ func BenchmarkBoltstore(b *testing.B) {
 		return s
 	})
 }
+
+func TestImportSessions(t *testing.T) {
+	s := mustOpen(t, t.TempDir())
+	var batch []*auth.Session
+	for i := range 2500 {
+		batch = append(batch, authtest.NewSession(t, "usr_import"+string(rune('a'+i%26)), authtest.Epoch))
+	}
+	if err := s.ImportSessions(batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, sess := range []*auth.Session{batch[0], batch[1234], batch[2499]} {
+		if got, err := s.Session(context.Background(), sess.ID, authtest.Epoch); err != nil || got.UserID != sess.UserID {
+			t.Fatalf("imported session: %v, %v", got, err)
+		}
+	}
+	if n, err := s.DeleteUserSessions(context.Background(), "usr_importa"); err != nil || n == 0 {
+		t.Fatalf("imported sessions are not in the user index: %d, %v", n, err)
+	}
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Runs the benchmark matrix of docs/benchmarks.md on this machine: Latch on
+# bbolt and on Redis, the load tool's modes at 32 and 64 workers, three
+# runs each, then GET /api/me with a million sessions stored. Load goes
+# only to 127.0.0.1. Results: one JSON line per run in $1 (default
+# bench-results.jsonl), and a table of medians on stdout.
+#
+#   bash scripts/bench.sh [results.jsonl]
+#
+# Needs redis-server answering on 127.0.0.1:6379 for the Redis half.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-bench-results.jsonl}
+runs=${RUNS:-3}
+dur=${DUR:-10s}
+: > "$out"
+tmp=$(mktemp -d)
+trap 'pkill -P $$ latch 2>/dev/null || true; kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+go build -o "$tmp/latch" ./cmd/latch
+go build -o "$tmp/latchload" ./cmd/latchload
+go build -o "$tmp/latchseed" ./cmd/latchseed
+port=39$((RANDOM % 90 + 10))
+redis_pid=$(pgrep -x redis-server | head -1 || true)
+
+start_latch() { # env assignments...
+  env APP_ENV=development HOST=127.0.0.1 PORT="$port" RATE_LIMIT_MAX=0 RATE_LIMIT_AUTH_IP_MAX=0 \
+    "$@" "$tmp/latch" > "$tmp/latch.log" 2>&1 &
+  latch_pid=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/api/health/ready" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "latch did not start"; cat "$tmp/latch.log"; exit 1
+}
+stop_latch() { kill -TERM "$latch_pid"; wait "$latch_pid" || true; }
+
+load() { # store label, then latchload flags
+  local store=$1 label=$2; shift 2
+  local pids=$latch_pid
+  [ "$store" = redis ] && [ -n "$redis_pid" ] && pids="$pids,$redis_pid"
+  "$tmp/latchload" -url "http://127.0.0.1:$port" -warmup 2s -d "$dur" -pids "$pids" "$@" 2>/dev/null |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); d["store"]=sys.argv[1]; d["label"]=sys.argv[2]; print(json.dumps(d))' "$store" "$label" >> "$out"
+  echo "  $store $label $*" >&2
+}
+
+matrix() { # store
+  local store=$1
+  for c in 32 64; do
+    for _ in $(seq "$runs"); do
+      load "$store" "me" -mode me -c "$c" -baseline
+      load "$store" "login" -mode login -c "$c"
+    done
+  done
+  for _ in $(seq "$runs"); do
+    load "$store" "link" -mode link -c 32
+    load "$store" "send" -mode send -c 32
+  done
+}
+
+echo "bbolt" >&2
+data="$tmp/bolt"
+start_latch DATA_DIR="$data"
+matrix bbolt
+stop_latch
+echo "bbolt with 1,000,000 sessions" >&2
+"$tmp/latchseed" -n 1000000 -data-dir "$data" >&2
+start_latch DATA_DIR="$data"
+for _ in $(seq "$runs"); do load bbolt "me-1M" -mode me -c 64; done
+stop_latch
+du -k "$data/latch.db" | awk '{print "bbolt file with 1M sessions: " $1 " KiB"}' >&2
+
+if [ -n "$redis_pid" ]; then
+  prefix="bench$RANDOM:"
+  echo "redis" >&2
+  start_latch DATA_DIR="$tmp/r" REDIS_URL=redis://127.0.0.1:6379/0 REDIS_KEY_PREFIX="$prefix"
+  matrix redis
+  echo "redis with 1,000,000 sessions" >&2
+  before=$(redis-cli -h 127.0.0.1 info memory | awk -F: '/^used_memory:/{print $2}' | tr -d '\r')
+  "$tmp/latchseed" -n 1000000 -redis redis://127.0.0.1:6379/0 -prefix "$prefix" >&2
+  after=$(redis-cli -h 127.0.0.1 info memory | awk -F: '/^used_memory:/{print $2}' | tr -d '\r')
+  echo "redis used_memory grew by $(( (after - before) / 1000000 )) bytes per session" >&2
+  for _ in $(seq "$runs"); do load redis "me-1M" -mode me -c 64; done
+  stop_latch
+  redis-cli -h 127.0.0.1 --scan --pattern "${prefix}*" | xargs -r -n 1000 redis-cli -h 127.0.0.1 unlink >/dev/null
+fi
+
+python3 - "$out" <<'PY'
+import json, statistics, sys, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    rows[(d["store"], d["label"], d["concurrency"])].append(d)
+med = lambda xs: statistics.median(xs) if xs else 0
+print("| store | mode | c | req/s | flows/s | CPU µs/req | CPU µs/flow | p99 ms (worst step) | ratio to bare net/http | peak RSS MB |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for (store, label, c), ds in sorted(rows.items()):
+    p99 = med([max(s["p99_ms"] for s in d["latency"].values()) for d in ds])
+    ratio = med([d.get("ratio_to_baseline", 0) for d in ds])
+    print(f"| {store} | {label} | {c} | {med([d['requests_per_s'] for d in ds]):.0f} | {med([d['flows_per_s'] for d in ds]):.0f} | "
+          f"{med([d['cpu_us_per_request'] for d in ds]):.1f} | {med([d.get('cpu_us_per_flow', 0) for d in ds]):.0f} | {p99:.1f} | "
+          f"{ratio:.2f} | {max(d['peak_rss_mb'] for d in ds):.1f} |")
+PY
