@@ -87,7 +87,9 @@ func TestRunRefusesNonLoopback(t *testing.T) {
 		if !strings.Contains(err.Error(), "not a loopback address") {
 			t.Errorf("%s: error %q does not say why", u, err)
 		}
-		if d := time.Since(start); d > 2*time.Second {
+		// A connection attempt would wait out the 30s timeout; anything
+		// well under it proves none was made (a bound, not a speed target).
+		if d := time.Since(start); d > 10*time.Second {
 			t.Errorf("%s: refusal took %s; it must not connect", u, d)
 		}
 		if stdout.Len() > 0 {

@@ -142,10 +142,8 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	}
 	allowed := s.domainAllowed(email)
 	s.cfg.Auditor.Audit(ctx, Event{Kind: EventLoginRequested, Email: email, ChallengeID: id, Suppressed: !allowed})
-	if allowed {
-		if err := s.mail(ctx, c, code, token); err != nil {
-			return nil, err
-		}
+	if err := s.mail(ctx, c, code, token, !allowed); err != nil {
+		return nil, err
 	}
 	return &Sent{ChallengeID: id, Type: c.Type, ExpiresAt: c.ExpiresAt, Expiry: expiry, Binding: binding, ResendAfter: s.cfg.ResendCooldown}, nil
 }
@@ -185,10 +183,8 @@ func (s *Service) Resend(ctx context.Context, id string) (*Sent, error) {
 	if err != nil {
 		return nil, storeError("renew challenge", err)
 	}
-	if s.domainAllowed(c.Email) {
-		if err := s.mail(ctx, c, code, token); err != nil {
-			return nil, err
-		}
+	if err := s.mail(ctx, c, code, token, !s.domainAllowed(c.Email)); err != nil {
+		return nil, err
 	}
 	return &Sent{ChallengeID: id, Type: c.Type, ExpiresAt: c.ExpiresAt, Expiry: expiry, ResendAfter: s.cfg.ResendCooldown}, nil
 }
@@ -454,8 +450,15 @@ func (s *Service) setSecrets(c *Challenge, code, token string) {
 	}
 }
 
-func (s *Service) mail(ctx context.Context, c *Challenge, code, token string) error {
+// mail hands the login mail to the Mailer. A suppressed mail (an address
+// outside the allowed domains) goes the same way without code or link,
+// and the Mailer drops it.
+func (s *Service) mail(ctx context.Context, c *Challenge, code, token string, suppressed bool) error {
+	if suppressed {
+		code, token = "", ""
+	}
 	m := &LoginMail{
+		Suppressed:        suppressed,
 		ChallengeID:       c.ID,
 		To:                c.Email,
 		Type:              c.Type,
@@ -474,7 +477,9 @@ func (s *Service) mail(ctx context.Context, c *Challenge, code, token string) er
 		}
 		return Unavailable("queue mail", err)
 	}
-	s.cfg.Auditor.Audit(ctx, Event{Kind: EventCodeSent, Email: c.Email, ChallengeID: c.ID})
+	if !suppressed {
+		s.cfg.Auditor.Audit(ctx, Event{Kind: EventCodeSent, Email: c.Email, ChallengeID: c.ID})
+	}
 	return nil
 }
 

@@ -158,6 +158,11 @@ type LoginMail struct {
 	Expiry            time.Duration
 	ExpiresAt         time.Time
 	TemplateVariables map[string]string
+	// Suppressed marks a mail to an address outside the allowed domains:
+	// the engine hands it over anyway, without code or link, so that a
+	// send costs the same work whoever asks (no timing oracle), and the
+	// mailer drops it instead of delivering it.
+	Suppressed bool
 }
 
 // LogValue keeps the code and link out of logs.

@@ -91,6 +91,9 @@ var _ auth.Mailer = (*Direct)(nil)
 
 // SendLogin renders m and sends it.
 func (d *Direct) SendLogin(ctx context.Context, m *auth.LoginMail) error {
+	if m.Suppressed {
+		return nil
+	}
 	msg, err := d.Renderer.Render(m, NewMessageID(d.Renderer.Domain()), d.Clock.Now())
 	if err != nil {
 		return err

@@ -300,8 +300,10 @@ func TestClientTimeout(t *testing.T) {
 	start := time.Now()
 	_, err := c.Send(context.Background(), auth.SendRequest{Email: "fay@example.com"})
 	mustCode(t, err, auth.CodeUpstream)
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("took %s", d)
+	// The server never answers: only the client's own timeout ends the
+	// call. The bound is loose on purpose; this checks for a hang, not speed.
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the call took %s despite a 200ms timeout", d)
 	}
 }
 

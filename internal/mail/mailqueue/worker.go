@@ -214,6 +214,14 @@ func (w *Worker) deliver(ctx context.Context, j *Job) {
 		return
 	}
 	log = log.With("to", auth.MaskEmail(p.Mail.To), "challenge", p.Mail)
+	if p.Mail.Suppressed {
+		// An address outside the allowed domains: queued only so that the
+		// send did the same work as any other.
+		if w.ack(ctx, log, j) {
+			log.Debug("mail suppressed: the address is outside the allowed domains")
+		}
+		return
+	}
 	msg, err := w.renderer.Render(&p.Mail, p.MessageID, p.Date)
 	if err != nil {
 		w.bury(ctx, log, j, err, now)
