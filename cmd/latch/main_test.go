@@ -94,6 +94,9 @@ func startLatch(t *testing.T, env map[string]string) *latch {
 	return l
 }
 
+// log returns everything the program has written so far.
+func (l *latch) log() string { return l.out.String() }
+
 // stop ends the program as SIGTERM would and checks it exits cleanly.
 func (l *latch) stop() {
 	l.t.Helper()

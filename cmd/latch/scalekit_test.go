@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,36 +23,9 @@ const (
 	skClientSecret = "upstream-secret-0123456789abcdef"
 )
 
-// skLatch is one running Latch.
-type skLatch struct {
-	t      *testing.T
-	base   string
-	cancel context.CancelFunc
-	done   chan error
-	mu     sync.Mutex
-	out    strings.Builder
-}
-
-func (l *skLatch) log() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.out.String()
-}
-
 // skEnv is a development environment on a free loopback port.
 func skEnv(t *testing.T, kv ...string) map[string]string {
-	env := map[string]string{
-		"APP_ENV":        "development",
-		"HOST":           "127.0.0.1",
-		"PORT":           "0",
-		"DATA_DIR":       t.TempDir(),
-		"RATE_LIMIT_MAX": "1000",
-		"LOG_LEVEL":      "warn",
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		env[kv[i]] = kv[i+1]
-	}
-	return env
+	return testEnv(t.TempDir(), kv...)
 }
 
 // skProviderEnv is a Latch serving the provider API to the upstream one.
@@ -78,61 +47,7 @@ func skUpstreamEnv(t *testing.T, url, secret string) map[string]string {
 }
 
 // skStart runs Latch with env and waits until it listens.
-func skStart(t *testing.T, env map[string]string) *skLatch {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	l := &skLatch{t: t, cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		err := run(ctx, []string{"serve"}, func(k string) string { return env[k] }, pw)
-		pw.CloseWithError(errors.New("latch stopped"))
-		l.done <- err
-	}()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			l.mu.Lock()
-			l.out.WriteString(line + "\n")
-			l.mu.Unlock()
-			if a, ok := strings.CutPrefix(line, "latch: listening on "); ok {
-				addr <- a
-			}
-		}
-		io.Copy(io.Discard, pr)
-		close(addr)
-	}()
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			t.Fatalf("latch exited before listening: %v\n%s", <-l.done, l.log())
-		}
-		l.base = a
-	case <-time.After(20 * time.Second):
-		t.Fatalf("latch did not start:\n%s", l.log())
-	}
-	t.Cleanup(l.stop)
-	return l
-}
-
-// stop ends the program as SIGTERM would.
-func (l *skLatch) stop() {
-	l.t.Helper()
-	if l.cancel == nil {
-		return
-	}
-	l.cancel()
-	l.cancel = nil
-	select {
-	case err := <-l.done:
-		if err != nil {
-			l.t.Errorf("latch exited with %v\n%s", err, l.log())
-		}
-	case <-time.After(20 * time.Second):
-		l.t.Errorf("latch did not stop")
-	}
-}
+func skStart(t *testing.T, env map[string]string) *latch { return startLatch(t, env) }
 
 // skBrowser is a person's browser: cookies kept, redirects not followed.
 type skBrowser struct {
@@ -180,7 +95,7 @@ func (b *skBrowser) json(method, path string, v any) (int, map[string]any) {
 
 // skMail returns the newest mail to addr in l's dev outbox and how many
 // there are, waiting up to 5s for more than after (delivery may be queued).
-func skMail(t *testing.T, l *skLatch, addr string, after int) (code, link string, count int) {
+func skMail(t *testing.T, l *latch, addr string, after int) (code, link string, count int) {
 	t.Helper()
 	b := skNewBrowser(t, l.base)
 	deadline := time.Now().Add(5 * time.Second)

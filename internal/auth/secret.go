@@ -28,23 +28,27 @@ func NewKeys(current string, previous ...string) (*Keys, error) {
 	if current == "" {
 		return nil, errors.New("auth: empty secret")
 	}
-	k := &Keys{email: derive(current, "latch email key v1")}
+	k := &Keys{email: DeriveKey(current, "latch email key v1")}
 	for _, s := range append([]string{current}, previous...) {
 		if s == "" {
 			continue
 		}
-		k.challenge = append(k.challenge, derive(s, "latch challenge key v1"))
+		k.challenge = append(k.challenge, DeriveKey(s, "latch challenge key v1"))
 	}
 	return k, nil
 }
 
-func derive(secret, purpose string) []byte {
+// DeriveKey derives a key for one purpose from a secret (HMAC-SHA256 of
+// the purpose under the secret), so that no two uses share a key.
+func DeriveKey(secret, purpose string) []byte {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
 }
 
-func mac(key []byte, parts ...string) []byte {
+// MAC is HMAC-SHA256 under key of the parts, each ended by a zero byte
+// so that ("ab","c") and ("a","bc") differ.
+func MAC(key []byte, parts ...string) []byte {
 	m := hmac.New(sha256.New, key)
 	for _, p := range parts {
 		m.Write([]byte(p))
@@ -55,34 +59,34 @@ func mac(key []byte, parts ...string) []byte {
 
 // codeHash binds the code to its challenge, so equal codes of different
 // challenges have unrelated hashes.
-func (k *Keys) codeHash(id, code string) []byte { return mac(k.challenge[0], "code", id, code) }
+func (k *Keys) codeHash(id, code string) []byte { return MAC(k.challenge[0], "code", id, code) }
 
 func (k *Keys) codeHashes(id, code string) [][]byte {
 	out := make([][]byte, len(k.challenge))
 	for i, key := range k.challenge {
-		out[i] = mac(key, "code", id, code)
+		out[i] = MAC(key, "code", id, code)
 	}
 	return out
 }
 
-func (k *Keys) tokenHash(token string) []byte { return mac(k.challenge[0], "link", token) }
+func (k *Keys) tokenHash(token string) []byte { return MAC(k.challenge[0], "link", token) }
 
 func (k *Keys) tokenHashes(token string) [][]byte {
 	out := make([][]byte, len(k.challenge))
 	for i, key := range k.challenge {
-		out[i] = mac(key, "link", token)
+		out[i] = MAC(key, "link", token)
 	}
 	return out
 }
 
-func (k *Keys) bindingHash(binding string) []byte { return mac(k.challenge[0], "binding", binding) }
+func (k *Keys) bindingHash(binding string) []byte { return MAC(k.challenge[0], "binding", binding) }
 
 func (k *Keys) bindingMatches(stored []byte, binding string) bool {
 	if len(stored) == 0 || binding == "" {
 		return false
 	}
 	for _, key := range k.challenge {
-		if subtle.ConstantTimeCompare(stored, mac(key, "binding", binding)) == 1 {
+		if subtle.ConstantTimeCompare(stored, MAC(key, "binding", binding)) == 1 {
 			return true
 		}
 	}
@@ -92,7 +96,7 @@ func (k *Keys) bindingMatches(stored []byte, binding string) bool {
 // EmailKey is a stable pseudonym for an address, used in limiter keys so
 // that stores never hold addresses in key names.
 func (k *Keys) EmailKey(email string) string {
-	return base64.RawURLEncoding.EncodeToString(mac(k.email, email)[:18])
+	return base64.RawURLEncoding.EncodeToString(MAC(k.email, email)[:18])
 }
 
 // SessionID is the store key of a session token: its SHA-256. The token

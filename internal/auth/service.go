@@ -88,10 +88,10 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	}
 	tmpl, err := ParseTemplate(req.Template)
 	if err != nil {
-		return nil, fieldError("template", "must be SIGNIN or SIGNUP")
+		return nil, FieldError("template", "must be SIGNIN or SIGNUP")
 	}
 	if len(req.State) > MaxStateLength {
-		return nil, fieldError("state", fmt.Sprintf("must be at most %d characters", MaxStateLength))
+		return nil, FieldError("state", fmt.Sprintf("must be at most %d characters", MaxStateLength))
 	}
 	expiry := s.cfg.Expiry
 	if req.Expiry > 0 {
@@ -102,7 +102,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 		linkURL = req.LinkURL
 	}
 	if s.cfg.Type.HasLink() && linkURL == "" {
-		return nil, fieldError("magiclink_auth_uri", "is required")
+		return nil, FieldError("magiclink_auth_uri", "is required")
 	}
 	now := s.clock.Now()
 	emailKey := s.keys.EmailKey(email)
@@ -207,17 +207,9 @@ func (s *Service) VerifyCode(ctx context.Context, id, code string) (*Login, erro
 	if err := checkChallengeID(id); err != nil {
 		return nil, err
 	}
-	code = strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(code))
-	if code == "" {
-		return nil, fieldError("code", "is required")
-	}
-	if len(code) > MaxCodeLength {
-		return nil, fieldError("code", fmt.Sprintf("must be at most %d characters", MaxCodeLength))
+	code, err := CleanCode(code)
+	if err != nil {
+		return nil, err
 	}
 	if !isDigits(code) || len(code) != s.cfg.CodeLength {
 		return nil, Errorf(CodeInvalidCode, "The code is the %d digits from the email.", s.cfg.CodeLength)
@@ -316,7 +308,7 @@ func (s *Service) VerifyLink(ctx context.Context, p LinkProof) (*Login, error) {
 
 func (s *Service) linkChallenge(ctx context.Context, p LinkProof) (*Challenge, error) {
 	if p.Token == "" {
-		return nil, fieldError("link_token", "is required")
+		return nil, FieldError("link_token", "is required")
 	}
 	if len(p.Token) > MaxLinkTokenLength || len(p.ChallengeID) > MaxChallengeIDLength {
 		return nil, Errorf(CodeInvalidRequest, "The link is malformed.")
@@ -513,12 +505,39 @@ func (s *Service) take(ctx context.Context, key string, limit int, window time.D
 	return nil
 }
 
-func checkChallengeID(id string) error {
-	if id == "" {
-		return fieldError("authRequestId", "is required")
+// CleanCode removes the spaces and hyphens people type or paste inside a
+// code and checks that something of a sane length is left.
+func CleanCode(raw string) (string, error) {
+	code := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(raw))
+	switch {
+	case code == "":
+		return "", FieldError("code", "is required")
+	case len(code) > MaxCodeLength:
+		return "", FieldError("code", fmt.Sprintf("must be at most %d characters", MaxCodeLength))
 	}
-	if len(id) > MaxChallengeIDLength {
-		return fieldError("authRequestId", fmt.Sprintf("must be at most %d characters", MaxChallengeIDLength))
+	return code, nil
+}
+
+// RequireChallengeID checks that an auth request id is present and not
+// too long; what it must look like is the issuer's business.
+func RequireChallengeID(id string) error {
+	switch {
+	case id == "":
+		return FieldError("authRequestId", "is required")
+	case len(id) > MaxChallengeIDLength:
+		return FieldError("authRequestId", fmt.Sprintf("must be at most %d characters", MaxChallengeIDLength))
+	}
+	return nil
+}
+
+func checkChallengeID(id string) error {
+	if err := RequireChallengeID(id); err != nil {
+		return err
 	}
 	if !validToken(id, challengeIDBytes) {
 		return expired()
@@ -551,7 +570,9 @@ func storeError(op string, err error) error {
 	return fmt.Errorf("auth: %s: %w", op, err)
 }
 
-func fieldError(field, problem string) *Error {
+// FieldError is an invalid_request error naming one field and its problem
+// in details.fields.
+func FieldError(field, problem string) *Error {
 	return Errorf(CodeInvalidRequest, "The request has a problem: %s %s.", field, problem).
 		WithDetail("fields", map[string]string{field: problem})
 }

@@ -136,7 +136,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	return &Client{
 		cfg:       cfg,
 		base:      strings.TrimRight(cfg.EnvironmentURL, "/"),
-		key:       deriveKey(cfg.Secret, "latch upstream client key v1"),
+		key:       auth.DeriveKey(cfg.Secret, "latch upstream client key v1"),
 		tokenHTTP: &http.Client{Transport: base, Timeout: cfg.Timeout},
 		rpcHTTP:   &http.Client{Transport: rpc},
 	}, nil
@@ -157,10 +157,10 @@ func (c *Client) Send(ctx context.Context, req auth.SendRequest) (*auth.Sent, er
 	}
 	tmpl, err := auth.ParseTemplate(req.Template)
 	if err != nil {
-		return nil, fieldError("template", "must be SIGNIN or SIGNUP")
+		return nil, auth.FieldError("template", "must be SIGNIN or SIGNUP")
 	}
 	if len(req.State) > auth.MaxStateLength {
-		return nil, fieldError("state", fmt.Sprintf("must be at most %d characters", auth.MaxStateLength))
+		return nil, auth.FieldError("state", fmt.Sprintf("must be at most %d characters", auth.MaxStateLength))
 	}
 	state, err := c.packState(req.State, req.RedirectTo)
 	if err != nil {
@@ -199,7 +199,7 @@ func (c *Client) Send(ctx context.Context, req auth.SendRequest) (*auth.Sent, er
 
 // Resend asks the provider for a fresh code and link.
 func (c *Client) Resend(ctx context.Context, id string) (*auth.Sent, error) {
-	if err := checkID(id); err != nil {
+	if err := auth.RequireChallengeID(id); err != nil {
 		return nil, err
 	}
 	res, err := call(ctx, c, "resend", func(ctx context.Context, rpc passwordlesspbconnect.PasswordlessServiceClient, r *connect.Request[pb.ResendPasswordlessRequest]) (*connect.Response[pb.SendPasswordlessResponse], error) {
@@ -214,20 +214,12 @@ func (c *Client) Resend(ctx context.Context, id string) (*auth.Sent, error) {
 // VerifyCode asks the provider to judge a code and maps the verified
 // address to a local user.
 func (c *Client) VerifyCode(ctx context.Context, id, code string) (*auth.Login, error) {
-	if err := checkID(id); err != nil {
+	if err := auth.RequireChallengeID(id); err != nil {
 		return nil, err
 	}
-	code = strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(code))
-	switch {
-	case code == "":
-		return nil, fieldError("code", "is required")
-	case len(code) > auth.MaxCodeLength:
-		return nil, fieldError("code", fmt.Sprintf("must be at most %d characters", auth.MaxCodeLength))
+	code, err := auth.CleanCode(code)
+	if err != nil {
+		return nil, err
 	}
 	m := &pb.VerifyPasswordLessRequest{AuthCredential: &pb.VerifyPasswordLessRequest_Code{Code: code}, AuthRequestId: &id}
 	return c.verify(ctx, m, id, "code")
@@ -237,7 +229,7 @@ func (c *Client) VerifyCode(ctx context.Context, id, code string) (*auth.Login, 
 func (c *Client) VerifyLink(ctx context.Context, p auth.LinkProof) (*auth.Login, error) {
 	switch {
 	case p.Token == "":
-		return nil, fieldError("link_token", "is required")
+		return nil, auth.FieldError("link_token", "is required")
 	case len(p.Token) > auth.MaxLinkTokenLength || len(p.ChallengeID) > auth.MaxChallengeIDLength:
 		return nil, auth.Errorf(auth.CodeInvalidRequest, "The link is malformed.")
 	}
@@ -535,25 +527,10 @@ func upstreamError(msg string, err error) *auth.Error {
 	return &auth.Error{Code: auth.CodeUpstream, Message: msg, Err: err}
 }
 
-func fieldError(field, problem string) *auth.Error {
-	return auth.Errorf(auth.CodeInvalidRequest, "The request has a problem: %s %s.", field, problem).
-		WithDetail("fields", map[string]string{field: problem})
-}
-
-func checkID(id string) error {
-	switch {
-	case id == "":
-		return fieldError("authRequestId", "is required")
-	case len(id) > auth.MaxChallengeIDLength:
-		return fieldError("authRequestId", fmt.Sprintf("must be at most %d characters", auth.MaxChallengeIDLength))
-	}
-	return nil
-}
-
 // binding is the secret the requesting browser keeps in its cookie: a MAC
 // of the auth request id, so it can be checked without storing anything.
 func (c *Client) binding(id string) string {
-	return base64.RawURLEncoding.EncodeToString(mac(c.key, "binding", id)[:24])
+	return base64.RawURLEncoding.EncodeToString(auth.MAC(c.key, "binding", id)[:24])
 }
 
 func (c *Client) bindingMatches(id, binding string) bool {
@@ -580,9 +557,9 @@ func (c *Client) packState(state, redirect string) (string, error) {
 	}
 	enc := base64.RawURLEncoding
 	payload := enc.EncodeToString(b)
-	packed := stateEnvelope + payload + "." + enc.EncodeToString(mac(c.key, "state", payload)[:16])
+	packed := stateEnvelope + payload + "." + enc.EncodeToString(auth.MAC(c.key, "state", payload)[:16])
 	if len(packed) > auth.MaxStateLength {
-		return "", fieldError("state", "is too long together with redirectTo")
+		return "", auth.FieldError("state", "is too long together with redirectTo")
 	}
 	return packed, nil
 }
@@ -595,7 +572,7 @@ func (c *Client) unpackState(s string) (state, redirect string) {
 	payload, sig, ok := strings.Cut(rest, ".")
 	enc := base64.RawURLEncoding
 	got, err := enc.DecodeString(sig)
-	if !ok || err != nil || !hmac.Equal(got, mac(c.key, "state", payload)[:16]) {
+	if !ok || err != nil || !hmac.Equal(got, auth.MAC(c.key, "state", payload)[:16]) {
 		return s, ""
 	}
 	b, err := enc.DecodeString(payload)

@@ -91,7 +91,7 @@ func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
 	if len(cfg.Clients) == 0 {
 		return nil, errors.New("scalekit: provider needs at least one API client")
 	}
-	cl, err := parseClients(cfg.Clients, deriveKey(cfg.Secret, "latch provider client key v1"))
+	cl, err := parseClients(cfg.Clients, auth.DeriveKey(cfg.Secret, "latch provider client key v1"))
 	if err != nil {
 		return nil, fmt.Errorf("scalekit: %w", err)
 	}
@@ -110,7 +110,7 @@ func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
 	return &Provider{
 		engine:  engine,
 		clients: cl,
-		tokens:  &tokens{key: deriveKey(cfg.Secret, "latch provider token key v1"), ttl: cfg.TokenLifetime},
+		tokens:  &tokens{key: auth.DeriveKey(cfg.Secret, "latch provider token key v1"), ttl: cfg.TokenLifetime},
 		typ:     cfg.Type,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,

@@ -2,7 +2,6 @@ package scalekit
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
@@ -10,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/latch-auth/latch/internal/auth"
 )
 
 // clients holds the API clients allowed to obtain tokens. Only a keyed
@@ -39,7 +40,7 @@ func parseClients(pairs []string, key []byte) (*clients, error) {
 	return c, nil
 }
 
-func (c *clients) hash(secret string) []byte { return mac(c.key, "client secret", secret) }
+func (c *clients) hash(secret string) []byte { return auth.MAC(c.key, "client secret", secret) }
 
 // authenticate reports whether secret is the secret of client id, in
 // constant time.
@@ -75,7 +76,7 @@ func (t *tokens) issue(clientID string, now time.Time) (string, time.Time) {
 	payload := make([]byte, 8, 8+len(clientID))
 	binary.BigEndian.PutUint64(payload, uint64(exp.Unix()))
 	payload = append(payload, clientID...)
-	sig := mac(t.key, "bearer token", string(payload))
+	sig := auth.MAC(t.key, "bearer token", string(payload))
 	enc := base64.RawURLEncoding
 	return tokenPrefix + enc.EncodeToString(payload) + "." + enc.EncodeToString(sig), exp
 }
@@ -96,7 +97,7 @@ func (t *tokens) check(token string, now time.Time) (string, error) {
 	if err1 != nil || err2 != nil || len(payload) < 9 {
 		return "", errBadToken
 	}
-	if !hmac.Equal(sig, mac(t.key, "bearer token", string(payload))) {
+	if !hmac.Equal(sig, auth.MAC(t.key, "bearer token", string(payload))) {
 		return "", errBadToken
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(payload[:8])), 0)
@@ -104,20 +105,4 @@ func (t *tokens) check(token string, now time.Time) (string, error) {
 		return "", errBadToken
 	}
 	return string(payload[8:]), nil
-}
-
-// deriveKey derives a purpose-bound key from the server's secret.
-func deriveKey(secret, purpose string) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(purpose))
-	return m.Sum(nil)
-}
-
-func mac(key []byte, parts ...string) []byte {
-	m := hmac.New(sha256.New, key)
-	for _, p := range parts {
-		m.Write([]byte(p))
-		m.Write([]byte{0})
-	}
-	return m.Sum(nil)
 }
