@@ -260,23 +260,38 @@ func (s *Store) ChallengeByToken(_ context.Context, tokenHash []byte, now time.T
 	return c, err
 }
 
-// AttemptCode judges one code inside a write transaction.
-func (s *Store) AttemptCode(_ context.Context, id string, candidates [][]byte, maxAttempts int, now time.Time) (auth.Attempt, error) {
-	var a auth.Attempt
-	var result error
-	err := s.update("attempt code", func(tx *bolt.Tx) error {
-		a, result = auth.Attempt{}, nil
+// changeChallenge runs fn on the live challenge id inside a batched write
+// transaction. fn returns a verdict for the caller (ErrLocked, ErrNotFound)
+// that keeps the transaction, or an error that aborts it. A missing or
+// expired challenge is the verdict ErrNotFound without calling fn. fn may
+// run more than once (see update), so it must set its results afresh.
+func (s *Store) changeChallenge(op, id string, now time.Time, fn func(tx *bolt.Tx, c *auth.Challenge) (verdict, err error)) error {
+	var verdict error
+	err := s.update(op, func(tx *bolt.Tx) error {
 		c, err := liveChallenge(tx, id, now)
 		if errors.Is(err, auth.ErrNotFound) {
-			result = err
+			verdict = err
 			return nil
 		}
 		if err != nil {
 			return err
 		}
+		verdict, err = fn(tx, c)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return verdict
+}
+
+// AttemptCode judges one code inside a write transaction.
+func (s *Store) AttemptCode(_ context.Context, id string, candidates [][]byte, maxAttempts int, now time.Time) (auth.Attempt, error) {
+	var a auth.Attempt
+	err := s.changeChallenge("attempt code", id, now, func(tx *bolt.Tx, c *auth.Challenge) (error, error) {
 		if c.Attempts >= maxAttempts {
 			a = auth.Attempt{Outcome: auth.Locked, Challenge: c}
-			return nil
+			return nil, nil
 		}
 		match := 0
 		for _, h := range candidates {
@@ -284,83 +299,61 @@ func (s *Store) AttemptCode(_ context.Context, id string, candidates [][]byte, m
 		}
 		if match == 1 && len(c.CodeHash) > 0 {
 			a = auth.Attempt{Outcome: auth.Accepted, Challenge: c, AttemptsLeft: maxAttempts - c.Attempts}
-			return deleteChallenge(tx, c)
+			return nil, deleteChallenge(tx, c)
 		}
 		c.Attempts++
 		a = auth.Attempt{Outcome: auth.Rejected, Challenge: c, AttemptsLeft: maxAttempts - c.Attempts}
-		return putChallenge(tx, c)
+		return nil, putChallenge(tx, c)
 	})
 	if err != nil {
 		return auth.Attempt{}, err
 	}
-	return a, result
+	return a, nil
 }
 
 // ConsumeLink consumes the challenge id if tokenHash matches its link.
 func (s *Store) ConsumeLink(_ context.Context, id string, tokenHash []byte, now time.Time) (*auth.Challenge, error) {
-	var c *auth.Challenge
-	var result error
-	err := s.update("consume link", func(tx *bolt.Tx) error {
-		c, result = nil, nil
-		found, err := liveChallenge(tx, id, now)
-		if errors.Is(err, auth.ErrNotFound) {
-			result = err
-			return nil
+	var consumed *auth.Challenge
+	err := s.changeChallenge("consume link", id, now, func(tx *bolt.Tx, c *auth.Challenge) (error, error) {
+		if len(c.TokenHash) == 0 || subtle.ConstantTimeCompare(c.TokenHash, tokenHash) != 1 {
+			return auth.ErrNotFound, nil
 		}
-		if err != nil {
-			return err
-		}
-		if len(found.TokenHash) == 0 || subtle.ConstantTimeCompare(found.TokenHash, tokenHash) != 1 {
-			result = auth.ErrNotFound
-			return nil
-		}
-		c = found
-		return deleteChallenge(tx, found)
+		consumed = c
+		return nil, deleteChallenge(tx, c)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return c, result
+	return consumed, nil
 }
 
 // RenewChallenge replaces the code and link of the challenge id.
 func (s *Store) RenewChallenge(_ context.Context, id string, r auth.Renewal, maxAttempts int, now time.Time) (*auth.Challenge, error) {
-	var c *auth.Challenge
-	var result error
-	err := s.update("renew challenge", func(tx *bolt.Tx) error {
-		c, result = nil, nil
-		found, err := liveChallenge(tx, id, now)
-		if errors.Is(err, auth.ErrNotFound) {
-			result = err
-			return nil
+	var renewed *auth.Challenge
+	err := s.changeChallenge("renew challenge", id, now, func(tx *bolt.Tx, c *auth.Challenge) (error, error) {
+		if c.Attempts >= maxAttempts {
+			return auth.ErrLocked, nil
 		}
-		if err != nil {
-			return err
+		if err := deleteChallenge(tx, c); err != nil {
+			return nil, err
 		}
-		if found.Attempts >= maxAttempts {
-			result = auth.ErrLocked
-			return nil
+		c.CodeHash, c.TokenHash = r.CodeHash, r.TokenHash
+		c.Attempts, c.SentAt, c.ExpiresAt = 0, r.SentAt, r.ExpiresAt
+		if err := putChallenge(tx, c); err != nil {
+			return nil, err
 		}
-		if err := deleteChallenge(tx, found); err != nil {
-			return err
-		}
-		found.CodeHash, found.TokenHash = r.CodeHash, r.TokenHash
-		found.Attempts, found.SentAt, found.ExpiresAt = 0, r.SentAt, r.ExpiresAt
-		if err := putChallenge(tx, found); err != nil {
-			return err
-		}
-		if found.TokenHash != nil {
-			if err := tx.Bucket(bucketTokens).Put(found.TokenHash, []byte(found.ID)); err != nil {
-				return err
+		if c.TokenHash != nil {
+			if err := tx.Bucket(bucketTokens).Put(c.TokenHash, []byte(c.ID)); err != nil {
+				return nil, err
 			}
 		}
-		c = found
-		return putExpiry(tx, found.ExpiresAt, kindChallenge, []byte(found.ID))
+		renewed = c
+		return nil, putExpiry(tx, c.ExpiresAt, kindChallenge, []byte(c.ID))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return c, result
+	return renewed, nil
 }
 
 // --- sessions
