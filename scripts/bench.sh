@@ -27,7 +27,7 @@ start_latch() { # env assignments...
   env APP_ENV=development HOST=127.0.0.1 PORT="$port" RATE_LIMIT_MAX=0 RATE_LIMIT_AUTH_IP_MAX=0 \
     "$@" "$tmp/latch" > "$tmp/latch.log" 2>&1 &
   latch_pid=$!
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/api/health/ready" >/dev/null 2>&1 && return; sleep 0.1; done
+  for _ in $(seq 600); do curl -fs "http://127.0.0.1:$port/api/health/ready" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "latch did not start"; cat "$tmp/latch.log"; exit 1
 }
 stop_latch() { kill -TERM "$latch_pid"; wait "$latch_pid" || true; }
@@ -36,9 +36,12 @@ load() { # store label, then latchload flags
   local store=$1 label=$2; shift 2
   local pids=$latch_pid
   [ "$store" = redis ] && [ -n "$redis_pid" ] && pids="$pids,$redis_pid"
-  "$tmp/latchload" -url "http://127.0.0.1:$port" -warmup 2s -d "$dur" -pids "$pids" "$@" 2>/dev/null |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); d["store"]=sys.argv[1]; d["label"]=sys.argv[2]; print(json.dumps(d))' "$store" "$label" >> "$out"
   echo "  $store $label $*" >&2
+  if ! "$tmp/latchload" -url "http://127.0.0.1:$port" -warmup 2s -d "$dur" -pids "$pids" "$@" 2>"$tmp/load.err" > "$tmp/load.json"; then
+    echo "  failed:"; tail -5 "$tmp/load.err"; return 0
+  fi >&2
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[3])); d["store"]=sys.argv[1]; d["label"]=sys.argv[2]; print(json.dumps(d))' \
+    "$store" "$label" "$tmp/load.json" >> "$out"
 }
 
 matrix() { # store
@@ -66,6 +69,9 @@ start_latch DATA_DIR="$data"
 for _ in $(seq "$runs"); do load bbolt "me-1M" -mode me -c 64; done
 stop_latch
 du -k "$data/latch.db" | awk '{print "bbolt file with 1M sessions: " $1 " KiB"}' >&2
+start_latch DATA_DIR="$data"
+echo "bbolt RSS right after opening 1M sessions: $(awk '/VmRSS/{print $2}' /proc/$latch_pid/status) KiB" >&2
+stop_latch
 
 if [ -n "$redis_pid" ]; then
   prefix="bench$RANDOM:"
