@@ -30,7 +30,7 @@ type Config struct {
 	AppURL  string `env:"APP_URL" default:"/" help:"Where people land after signing in: a path here or a URL on REDIRECT_ALLOWLIST."`
 
 	RedirectAllowlist []string `env:"REDIRECT_ALLOWLIST" help:"Comma-separated origins (scheme://host[:port]) that redirects may go to."`
-	CORSOrigins       []string `env:"CORS_ALLOWED_ORIGINS" help:"Comma-separated origins allowed to call the API from a browser with credentials. * is refused in production."`
+	CORSOrigins       []string `env:"CORS_ALLOWED_ORIGINS" help:"Comma-separated origins allowed to call the API from a browser with credentials; * is refused."`
 	TrustedProxies    []string `env:"TRUSTED_PROXIES" help:"Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed."`
 	CookieDomain      string   `env:"COOKIE_DOMAIN" default:"" help:"Domain attribute of the cookies; empty keeps them to this host."`
 
@@ -205,14 +205,20 @@ func (c *Config) validate() []error {
 		if c.SessionSecret == "" {
 			bad("SESSION_SECRET: required in production")
 		}
-		if c.SMTPURL == "" && c.ScalekitEnvironmentURL == "" {
+		// Only a pure upstream deployment sends no mail of its own.
+		if c.SMTPURL == "" && (c.ScalekitEnvironmentURL == "" || len(c.APIClients) > 0) {
 			bad("SMTP_URL: required in production (the dev outbox never runs there)")
 		}
-		for _, o := range c.CORSOrigins {
-			if o == "*" {
-				bad("CORS_ALLOWED_ORIGINS: * is refused in production (it would hand sessions to any site)")
-			}
+	}
+	for i, o := range c.CORSOrigins {
+		if o == "*" {
+			bad("CORS_ALLOWED_ORIGINS: * is refused (with credentials it would hand sessions to any site); list the origins")
+			continue
 		}
+		c.CORSOrigins[i] = strings.TrimSuffix(o, "/")
+	}
+	if c.ScalekitEnvironmentURL != "" && len(c.AllowedEmailDomains) > 0 {
+		bad("ALLOWED_EMAIL_DOMAINS: not applied in upstream mode (SCALEKIT_*); the upstream provider decides who may sign in")
 	}
 	if c.SessionSecret != "" && len(c.SessionSecret) < auth.MinSecretLength {
 		bad("SESSION_SECRET: must be at least %d characters", auth.MinSecretLength)
@@ -225,7 +231,8 @@ func (c *Config) validate() []error {
 			bad("CORS_ALLOWED_ORIGINS: %q is not an origin like https://app.example.com", o)
 		}
 	}
-	for _, o := range c.RedirectAllowlist {
+	for i, o := range c.RedirectAllowlist {
+		c.RedirectAllowlist[i] = strings.TrimSuffix(o, "/")
 		if !validOrigin(o) {
 			bad("REDIRECT_ALLOWLIST: %q is not an origin like https://app.example.com", o)
 		}

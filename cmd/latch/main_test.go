@@ -276,6 +276,33 @@ func TestBadConfigurationListsEveryProblem(t *testing.T) {
 	}
 }
 
+func TestRefusedCombinations(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		env        map[string]string
+	}{
+		{"wildcard CORS in development", "CORS_ALLOWED_ORIGINS", map[string]string{"CORS_ALLOWED_ORIGINS": "*"}},
+		{"domain allow-list in upstream mode", "ALLOWED_EMAIL_DOMAINS", map[string]string{
+			"ALLOWED_EMAIL_DOMAINS": "example.com", "SCALEKIT_ENVIRONMENT_URL": "http://127.0.0.1:1",
+			"SCALEKIT_CLIENT_ID": "id", "SCALEKIT_CLIENT_SECRET": "secret-secret-secret"}},
+		{"provider API in production without SMTP", "SMTP_URL", map[string]string{
+			"APP_ENV": "production", "SESSION_SECRET": strings.Repeat("s", 40), "BASE_URL": "https://l.example.com",
+			"API_CLIENTS": "app:0123456789abcdef0123", "SCALEKIT_ENVIRONMENT_URL": "https://up.example.com",
+			"SCALEKIT_CLIENT_ID": "id", "SCALEKIT_CLIENT_SECRET": "secret-secret-secret"}},
+	} {
+		_, err := loadConfig(func(k string) string { return tc.env[k] })
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want a problem with %s", tc.name, err, tc.want)
+		}
+	}
+	cfg, err := loadConfig(func(k string) string {
+		return map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com/"}[k]
+	})
+	if err != nil || cfg.CORSOrigins[0] != "https://app.example.com" {
+		t.Fatalf("an origin with a trailing slash: %v, %v", cfg.CORSOrigins, err)
+	}
+}
+
 func TestDefaultsAreValid(t *testing.T) {
 	cfg, err := loadConfig(func(string) string { return "" })
 	if err != nil {

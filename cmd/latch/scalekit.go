@@ -30,15 +30,11 @@ type faces struct {
 //     gRPC/Connect) is mounted over the engine.
 //
 // Without either, the app routes use the engine and nothing is mounted.
-func providerFaces(_ context.Context, cfg *Config, svc *auth.Service, store auth.Store, log *slog.Logger) (faces, error) {
+func providerFaces(_ context.Context, cfg *Config, secret string, svc *auth.Service, store auth.Store, log *slog.Logger) (faces, error) {
 	f := faces{login: svc, close: func() error { return nil }}
 	upstream := cfg.ScalekitEnvironmentURL != "" && cfg.ScalekitClientID != "" && cfg.ScalekitClientSecret != ""
 	if !upstream && len(cfg.APIClients) == 0 {
 		return f, nil
-	}
-	secret, err := sessionSecret(cfg)
-	if err != nil {
-		return f, err
 	}
 	if upstream {
 		client, err := scalekit.NewClient(scalekit.ClientConfig{

@@ -290,7 +290,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		return fail(err)
 	}
 
-	faces, err := providerFaces(ctx, cfg, svc, store, log)
+	faces, err := providerFaces(ctx, cfg, secret, svc, store, log)
 	if err != nil {
 		return fail(err)
 	}

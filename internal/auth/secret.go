@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"strings"
 )
 
 // Keys holds the HMAC keys derived from SESSION_SECRET: the current one,
@@ -94,9 +95,10 @@ func (k *Keys) bindingMatches(stored []byte, binding string) bool {
 }
 
 // EmailKey is a stable pseudonym for an address, used in limiter keys so
-// that stores never hold addresses in key names.
+// that stores never hold addresses in key names. It ignores case, so that
+// Ada@x and ada@x (one mailbox at most servers) share their limits.
 func (k *Keys) EmailKey(email string) string {
-	return base64.RawURLEncoding.EncodeToString(MAC(k.email, email)[:18])
+	return base64.RawURLEncoding.EncodeToString(MAC(k.email, strings.ToLower(email))[:18])
 }
 
 // SessionID is the store key of a session token: its SHA-256. The token

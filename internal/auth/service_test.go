@@ -490,3 +490,31 @@ func TestCodesAreUniform(t *testing.T) {
 		}
 	}
 }
+
+func TestDisallowedAddressCannotSignIn(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(c *auth.Config) { c.AllowedDomains = []string{"example.com"} })
+	sent, err := e.svc.Send(ctx, auth.SendRequest{Email: "eve@elsewhere.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.store.Challenge(ctx, sent.ChallengeID, authtest.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CodeHash != nil || c.TokenHash != nil {
+		t.Fatal("a challenge for a disallowed address holds a code or link hash that a guess could match")
+	}
+	// No code can match: every guess is just a wrong one.
+	for _, guess := range []string{"000000", "123456", "999999"} {
+		_, err := e.svc.VerifyCode(ctx, sent.ChallengeID, guess)
+		wantCode(t, err, auth.CodeInvalidCode)
+	}
+	e.clock.Advance(time.Minute)
+	if _, err := e.svc.Resend(ctx, sent.ChallengeID); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := e.store.Challenge(ctx, sent.ChallengeID, e.clock.Now()); c.CodeHash != nil {
+		t.Fatal("a resend stored a code hash for a disallowed address")
+	}
+}

@@ -89,10 +89,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{
 		Timeout: 2 * time.Second,
 		// The free list is kept as a hash map, so commits allocate pages
-		// in constant time. It is still written at every commit: without
-		// it every open reads the whole file to rebuild it, which with a
-		// million sessions costs seconds and half a gigabyte of RSS.
-		FreelistType: bolt.FreelistMapType,
+		// in constant time, and is not written at every commit: with a
+		// large, churned file that list runs to many pages, and writing
+		// it each time made every commit slow (a million sessions: mail
+		// took over 5 s to queue). The price is paid once per open, which
+		// reads the whole file to rebuild the list; those pages count in
+		// RSS until the kernel reclaims them (see docs/benchmarks.md).
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", filepath.Join(dir, FileName), err)
@@ -143,9 +147,11 @@ func (s *Store) Ping(context.Context) error {
 
 // update runs fn in a batched write transaction. fn may run more than
 // once, so it must set its results afresh each time.
+// A failed transaction means the file cannot serve (a full disk, an I/O
+// error, a closed database): callers answer 503, not 500.
 func (s *Store) update(op string, fn func(tx *bolt.Tx) error) error {
 	if err := s.db.Batch(fn); err != nil {
-		return fmt.Errorf("boltstore: %s: %w", op, err)
+		return auth.Unavailable("boltstore: "+op, err)
 	}
 	return nil
 }
@@ -155,7 +161,7 @@ func (s *Store) view(op string, fn func(tx *bolt.Tx) error) error {
 		if errors.Is(err, auth.ErrNotFound) {
 			return err
 		}
-		return fmt.Errorf("boltstore: %s: %w", op, err)
+		return auth.Unavailable("boltstore: "+op, err)
 	}
 	return nil
 }
@@ -657,9 +663,11 @@ func removeExpired(tx *bolt.Tx, k []byte, now time.Time) error {
 		}
 		return deleteSession(tx, id)
 	case kindLimit:
+		// The entry marks the end of one window; the counter may already
+		// count a later one, which must stay.
 		b := tx.Bucket(bucketLimits)
 		v := b.Get([]byte(id))
-		if len(v) == 16 && int64(binary.BigEndian.Uint64(v)) < now.UnixNano() {
+		if len(v) == 16 && int64(binary.BigEndian.Uint64(v)) < int64(binary.BigEndian.Uint64(k)) {
 			return b.Delete([]byte(id))
 		}
 	}

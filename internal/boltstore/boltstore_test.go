@@ -130,3 +130,32 @@ func TestImportSessions(t *testing.T) {
 		t.Fatalf("imported sessions are not in the user index: %d, %v", n, err)
 	}
 }
+
+func TestSweepKeepsTheCurrentWindowsCount(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, t.TempDir())
+	w := time.Minute
+	first := auth.WindowStart(authtest.Epoch, w).Add(10 * time.Second)
+	second := first.Add(w)
+	if _, err := s.Take(ctx, "send:k", 2, w, first); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := s.Take(ctx, "send:k", 2, w, second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first window's entry is due; its key now counts the second window.
+	if _, err := s.Sweep(second); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Peek(ctx, "send:k", 2, w, second); d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after the sweep the current window counts %+v; the sweep reset it", d)
+	}
+	if _, err := s.Sweep(second.Add(w)); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Peek(ctx, "send:k", 2, w, second.Add(w)); !d.Allowed || d.Remaining != 2 {
+		t.Fatalf("a later window: %+v", d)
+	}
+}

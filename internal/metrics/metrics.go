@@ -80,6 +80,13 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // ObserveRequest counts one finished HTTP request.
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodOptions:
+	default:
+		// net/http accepts any token as a method; labelling each one would
+		// let a client grow the metrics without bound.
+		method = "OTHER"
+	}
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
 	if status == http.StatusServiceUnavailable || status == http.StatusBadGateway {

@@ -82,6 +82,10 @@ type Client struct {
 	tokenHTTP *http.Client
 	rpcHTTP   *http.Client
 
+	// fetching admits one token fetch at a time; waiting for it respects
+	// the caller's context, so a slow provider cannot stall a readiness probe.
+	fetching chan struct{}
+
 	mu        sync.Mutex
 	rpc       passwordlesspbconnect.PasswordlessServiceClient // made on first use
 	token     string
@@ -139,6 +143,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		key:       auth.DeriveKey(cfg.Secret, "latch upstream client key v1"),
 		tokenHTTP: &http.Client{Transport: base, Timeout: cfg.Timeout},
 		rpcHTTP:   &http.Client{Transport: rpc},
+		fetching:  make(chan struct{}, 1),
 	}, nil
 }
 
@@ -406,15 +411,25 @@ const userAgent = "Latch-upstream-client/1"
 // bearer returns a live token: the cached one unless it is due for
 // renewal or is stale (the provider refused it).
 func (c *Client) bearer(ctx context.Context, stale string) (string, error) {
+	if token, ok := c.cachedToken(stale); ok {
+		return token, nil
+	}
+	select {
+	case c.fetching <- struct{}{}:
+	case <-ctx.Done():
+		return "", upstreamError(MsgUpstreamUnreachable, fmt.Errorf("scalekit: wait for a token: %w", ctx.Err()))
+	}
+	defer func() { <-c.fetching }()
+	// Another caller may have fetched one while this one waited.
+	if token, ok := c.cachedToken(stale); ok {
+		return token, nil
+	}
+	token, lifetime, err := c.fetchToken(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.cfg.Clock.Now()
-	if c.token != "" && c.token != stale && now.Before(c.refreshAt) {
-		return c.token, nil
-	}
-	c.token = ""
-	token, lifetime, err := c.fetchToken(ctx)
 	if err != nil {
+		c.token = ""
 		c.lastErr, c.lastErrAt = err, now
 		return "", err
 	}
@@ -422,6 +437,17 @@ func (c *Client) bearer(ctx context.Context, stale string) (string, error) {
 	// Renew a fifth of the lifetime (at most a minute) before expiry.
 	c.token, c.refreshAt = token, now.Add(lifetime-min(lifetime/5, time.Minute))
 	return token, nil
+}
+
+// cachedToken returns the cached token unless it is missing, due for
+// renewal, or the one the provider just refused (stale).
+func (c *Client) cachedToken(stale string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token != "" && c.token != stale && c.cfg.Clock.Now().Before(c.refreshAt) {
+		return c.token, true
+	}
+	return "", false
 }
 
 // fetchToken runs the OAuth2 client-credentials grant at {env}/oauth/token.

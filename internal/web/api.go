@@ -215,7 +215,7 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	scope := r.URL.Query().Get("scope")
 	if scope != "" && scope != "global" && scope != "local" {
-		s.writeError(w, r, fieldProblem("scope", "must be global or local"))
+		s.writeError(w, r, auth.FieldError("scope", "must be global or local"))
 		return
 	}
 	if err := s.sessions.Logout(r.Context(), sessionToken(r), scope == "global"); err != nil {

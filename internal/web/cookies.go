@@ -65,8 +65,12 @@ func authRequest(r *http.Request) (id, binding string) {
 	if err != nil {
 		return "", ""
 	}
-	id, binding, _ = strings.Cut(c.Value, ".")
-	return id, binding
+	// The binding is base64url and has no '.', an id from elsewhere might.
+	i := strings.LastIndexByte(c.Value, '.')
+	if i < 0 {
+		return c.Value, ""
+	}
+	return c.Value[:i], c.Value[i+1:]
 }
 
 // bindingFor returns the browser's binding secret for challenge id, or ""

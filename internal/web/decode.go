@@ -80,19 +80,14 @@ func jsonError(err error) error {
 		if field == "" {
 			return auth.Errorf(auth.CodeInvalidRequest, "The request body must be a JSON object.")
 		}
-		return fieldProblem(field, "has the wrong type")
+		return auth.FieldError(field, "has the wrong type")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// encoding/json has no error type for this case; its message is
 		// documented and stable, so reading it is the only way to name the field.
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return fieldProblem(field, "is not a known field")
+		return auth.FieldError(field, "is not a known field")
 	}
 	return auth.Errorf(auth.CodeInvalidRequest, "The request body is not valid JSON.")
-}
-
-func fieldProblem(field, problem string) error {
-	return auth.Errorf(auth.CodeInvalidRequest, "The request has a problem: %s %s.", field, problem).
-		WithDetail("fields", map[string]string{field: problem})
 }
 
 // parseForm parses a urlencoded body within the size limit.

@@ -66,7 +66,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ra, ok := e.Details["retryAfter"].(int); ok {
 		w.Header().Set("Retry-After", strconv.Itoa(ra))
 	}
-	writeJSON(w, status, errorBody{Error: e.Message, Code: e.Code, RequestID: requestID(r.Context()), Details: e.Details})
+	writeJSON(w, status, errorBody{Error: e.Message, Code: e.Code, RequestID: RequestID(r.Context()), Details: e.Details})
 }
 
 // middlewareError answers a request that a middleware refused: in the
@@ -87,9 +87,9 @@ func (s *Server) middlewareError(w http.ResponseWriter, r *http.Request, err err
 func (s *Server) logError(r *http.Request, status int, err error) {
 	switch {
 	case status >= 500:
-		s.log.ErrorContext(r.Context(), "request failed", "status", status, "err", err, "requestId", requestID(r.Context()))
+		s.log.ErrorContext(r.Context(), "request failed", "status", status, "err", err, "requestId", RequestID(r.Context()))
 	case status == http.StatusTooManyRequests:
-		s.log.InfoContext(r.Context(), "request limited", "status", status, "code", auth.ErrorCode(err), "requestId", requestID(r.Context()))
+		s.log.InfoContext(r.Context(), "request limited", "status", status, "code", auth.ErrorCode(err), "requestId", RequestID(r.Context()))
 	}
 }
 

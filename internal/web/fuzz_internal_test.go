@@ -35,3 +35,17 @@ func FuzzRedirectCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestLimitKeyGroupsIPv6By64(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7":          "203.0.113.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"::ffff:198.51.100.1":  "::ffff:198.51.100.1",
+		"not an address":       "not an address",
+	} {
+		if got := limitKey(in); got != want {
+			t.Errorf("limitKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -200,7 +200,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	if d.CodeLength == 0 {
 		d.CodeLength = s.cfg.CodeLength
 	}
-	d.ResendCooldown = ceilSeconds(s.cfg.ResendCooldown)
+	d.ResendCooldown = auth.Seconds(s.cfg.ResendCooldown)
 	if s.cfg.ResendCooldown <= 0 {
 		d.ResendCooldown = 30
 	}
@@ -342,7 +342,7 @@ func (s *Server) handleLoginEmail(w http.ResponseWriter, r *http.Request) {
 		d.Email = normalized
 	}
 	s.rememberEmail(w, d.Email, sent.ExpiresAt)
-	d.Title, d.Step, d.AuthRequestID, d.ResendAfter = "Check your email", stepCode, sent.ChallengeID, ceilSeconds(sent.ResendAfter)
+	d.Title, d.Step, d.AuthRequestID, d.ResendAfter = "Check your email", stepCode, sent.ChallengeID, auth.Seconds(sent.ResendAfter)
 	s.renderPage(w, r, http.StatusOK, "login", d)
 }
 
@@ -382,7 +382,7 @@ func (s *Server) handleLoginResend(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Title, d.Step = "Check your email", stepCode
 	d.Notice = s.pages.messages["resent"]
-	d.ResendAfter = ceilSeconds(sent.ResendAfter)
+	d.ResendAfter = auth.Seconds(sent.ResendAfter)
 	s.renderPage(w, r, http.StatusOK, "login", d)
 }
 

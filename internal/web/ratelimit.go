@@ -2,9 +2,9 @@ package web
 
 import (
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
 )
@@ -26,7 +26,7 @@ func (s *Server) limitByIP(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ip := stateOf(r.Context()).clientIP
+		ip := limitKey(stateOf(r.Context()).clientIP)
 		var shown auth.Decision
 		for _, l := range []struct {
 			on    bool
@@ -47,7 +47,7 @@ func (s *Server) limitByIP(next http.Handler) http.Handler {
 			if !d.Allowed {
 				setRateLimitHeaders(w, d)
 				s.auditor.Audit(r.Context(), auth.Event{Kind: auth.EventRateLimited, Method: l.name})
-				s.middlewareError(w, r, limited(d.Reset))
+				s.middlewareError(w, r, auth.RateLimited(d.Reset))
 				return
 			}
 		}
@@ -56,29 +56,33 @@ func (s *Server) limitByIP(next http.Handler) http.Handler {
 	})
 }
 
+// generalLimited lists the paths under RATE_LIMIT_MAX. The provider API
+// (/api/v1, gRPC) is left out: its callers are app servers that relay
+// every one of their users from one address, they authenticate with a
+// bearer token, and the engine's per-address limits apply to them.
 func generalLimited(p string) bool {
-	return (strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/api/health")) || p == "/oauth/token"
+	return (strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/api/health") && !strings.HasPrefix(p, "/api/v1/")) ||
+		p == "/oauth/token"
 }
 
 // authLimited lists the paths that send mail or judge a secret.
 func authLimited(p string) bool {
-	return strings.HasPrefix(p, "/api/auth/passwordless/") || strings.HasPrefix(p, "/api/v1/passwordless/") ||
-		strings.HasPrefix(p, "/scalekit.v1.auth.passwordless.") || strings.HasPrefix(p, "/login/") || p == "/login"
+	return strings.HasPrefix(p, "/api/auth/passwordless/") || strings.HasPrefix(p, "/login/") || p == "/login"
+}
+
+// limitKey is what per-IP limits count by: the address itself for IPv4,
+// its /64 for IPv6, since one subscriber commonly holds a whole /64.
+func limitKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 func setRateLimitHeaders(w http.ResponseWriter, d auth.Decision) {
 	h := w.Header()
 	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
 	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
-	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(d.Reset)))
-}
-
-func limited(wait time.Duration) error {
-	sec := ceilSeconds(wait)
-	return auth.Errorf(auth.CodeRateLimited, "Too many requests. Try again in %d seconds.", sec).WithDetail("retryAfter", sec)
-}
-
-func ceilSeconds(d time.Duration) int {
-	s := int((d + time.Second - 1) / time.Second)
-	return max(s, 1)
+	h.Set("RateLimit-Reset", strconv.Itoa(auth.Seconds(d.Reset)))
 }

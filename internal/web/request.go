@@ -27,9 +27,6 @@ func stateOf(ctx context.Context) *reqState {
 	return st
 }
 
-// requestID returns the request's id ("" outside a request).
-func requestID(ctx context.Context) string { return stateOf(ctx).id }
-
 // RequestID returns the id of the request ctx belongs to, for other
 // packages' log lines (the audit trail).
 func RequestID(ctx context.Context) string { return stateOf(ctx).id }

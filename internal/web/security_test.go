@@ -2,12 +2,15 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/mail/outbox"
+	"github.com/latch-auth/latch/internal/memstore"
 	"github.com/latch-auth/latch/internal/web"
 )
 
@@ -290,5 +293,23 @@ func TestPerIPLimitOnSendAndVerify(t *testing.T) {
 	}
 	if r := h.get(h.client, "/api/me"); r.StatusCode != 401 {
 		t.Fatalf("/api/me (not an auth route) was limited: %d", r.StatusCode)
+	}
+}
+
+func TestOutboxIsNeverServedInProduction(t *testing.T) {
+	store := memstore.New()
+	keys, _ := auth.NewKeys("prod-test-secret-prod-test-secret-0123")
+	svc, _ := auth.NewService(auth.Config{LinkURL: "https://x.example/v", Keys: keys}, store, store, &mailbox{byTo: map[string][]*auth.LoginMail{}})
+	base, _ := url.Parse("https://login.example.com")
+	s, err := web.New(web.Config{Production: true, BaseURL: base}, web.Deps{Login: svc, Sessions: svc, IPLimiter: store, Outbox: outbox.New(nil, 10), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/dev/outbox", "/dev/outbox.json"} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Fatalf("%s in production with an outbox wired: %d, want 404", path, rec.Code)
+		}
 	}
 }

@@ -124,6 +124,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if cfg.Production {
+		// The outbox shows codes and links: never served in production,
+		// whatever the caller wired.
+		d.Outbox = nil
+	}
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(metrics.Build{})
 	}

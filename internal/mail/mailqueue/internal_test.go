@@ -3,8 +3,11 @@ package mailqueue
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/latch-auth/latch/internal/mail"
 )
 
 func TestBackoff(t *testing.T) {
@@ -81,5 +84,19 @@ func TestSealer(t *testing.T) {
 	}
 	if _, err := newSealer([]byte("short"), nil); err == nil {
 		t.Error("newSealer accepted a short key")
+	}
+}
+
+func TestMaskAddressKeepsTheCauseButHidesTheRecipient(t *testing.T) {
+	cause := mail.MarkPermanent(errors.New("550 5.1.1 <Ada@Example.com>: user unknown"))
+	err := maskAddress(cause, "ada@example.com")
+	if strings.Contains(strings.ToLower(err.Error()), "ada@example.com") || !strings.Contains(err.Error(), "a***@example.com") {
+		t.Fatalf("masked error %q", err)
+	}
+	if !mail.Permanent(err) {
+		t.Fatal("masking lost the permanent mark")
+	}
+	if got := maskAddress(nil, "ada@example.com"); got != nil {
+		t.Fatalf("maskAddress(nil) = %v", got)
 	}
 }

@@ -3,11 +3,11 @@ package mailqueue
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
+
+	"github.com/latch-auth/latch/internal/auth"
 )
 
 // KeySize is the length of a sealing key: AES-256.
@@ -19,9 +19,7 @@ const sealVersion = 1
 // KeyFromSecret derives the queue's sealing key from SESSION_SECRET, under
 // its own purpose so that it is unrelated to the engine's keys.
 func KeyFromSecret(secret string) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte("latch mail queue key v1"))
-	return m.Sum(nil)
+	return auth.DeriveKey(secret, "latch mail queue key v1")
 }
 
 // sealer encrypts payloads at rest with AES-GCM under the current key and

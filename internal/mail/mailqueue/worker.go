@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -230,6 +231,7 @@ func (w *Worker) deliver(ctx context.Context, j *Job) {
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Lease/2)
 	err = w.transport.Send(sendCtx, msg)
 	cancel()
+	err = maskAddress(err, p.Mail.To)
 	now = q.clock.Now()
 	switch {
 	case err == nil:
@@ -293,4 +295,30 @@ func Backoff(attempt int, base, maxDelay time.Duration) time.Duration {
 	}
 	half := d / 2
 	return half + rand.N(d-half+1)
+}
+
+// maskedError is a delivery error whose text names the recipient only in
+// masked form (SMTP replies often quote the address), for logs and dead
+// letters. Unwrap keeps the original for errors.As (mail.Permanent).
+type maskedError struct {
+	text string
+	err  error
+}
+
+func (e *maskedError) Error() string { return e.text }
+func (e *maskedError) Unwrap() error { return e.err }
+
+func maskAddress(err error, addr string) error {
+	if err == nil || addr == "" || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(addr)) {
+		return err
+	}
+	text := err.Error()
+	for {
+		i := strings.Index(strings.ToLower(text), strings.ToLower(addr))
+		if i < 0 {
+			break
+		}
+		text = text[:i] + auth.MaskEmail(addr) + text[i+len(addr):]
+	}
+	return &maskedError{text: text, err: err}
 }
