@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func testRedisURL(t *testing.T) string {
@@ -29,6 +32,25 @@ func redisEnv(t *testing.T, url, prefix string) map[string]string {
 	return testEnv(t.TempDir(), "REDIS_URL", url, "REDIS_KEY_PREFIX", prefix,
 		"SESSION_SECRET", "replica-secret-replica-secret-0123456789",
 		"RATE_LIMIT_MAX", "100000", "RATE_LIMIT_AUTH_IP_MAX", "100000")
+}
+
+// deleteKeys removes what a test left under prefix (users never expire).
+func deleteKeys(t *testing.T, url, prefix string) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Errorf("clean up: %v", err)
+		return
+	}
+	c := redis.NewClient(opts)
+	defer c.Close()
+	ctx := context.Background()
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		c.Unlink(ctx, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Errorf("clean up: %v", err)
+	}
 }
 
 func randomPrefix() string {
@@ -64,6 +86,7 @@ func mailFrom(t *testing.T, addr string, seen map[string]bool, replicas ...*latc
 func TestReplicasShareOneRedis(t *testing.T) {
 	url := testRedisURL(t)
 	prefix := randomPrefix()
+	t.Cleanup(func() { deleteKeys(t, url, prefix) })
 	a := startLatch(t, redisEnv(t, url, prefix))
 	b := startLatch(t, redisEnv(t, url, prefix))
 	seen := map[string]bool{}

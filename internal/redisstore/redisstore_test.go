@@ -294,11 +294,20 @@ func TestTTLs(t *testing.T) {
 
 func scanKeys(t *testing.T, s *redisstore.Store) []string {
 	t.Helper()
-	keys, _, err := s.Client().Scan(context.Background(), 0, s.Prefix()+"*", 1000).Result()
-	if err != nil {
-		t.Fatal(err)
+	// SCAN visits the keyspace a slice at a time: follow the cursor, or a
+	// database holding other keys hides some of these.
+	var all []string
+	var cursor uint64
+	for {
+		keys, next, err := s.Client().Scan(context.Background(), cursor, s.Prefix()+"*", 1000).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, keys...)
+		if cursor = next; cursor == 0 {
+			return all
+		}
 	}
-	return keys
 }
 
 func lookPath(t testing.TB, name string) string {
