@@ -18,8 +18,9 @@ func TestConsoleWatchCatchesProblems(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'")
+		// #done comes before the scripts, so it exists whenever the fetch answers.
 		fmt.Fprint(w, `<!doctype html><html lang="en"><title>t</title><link rel="icon" href="data:,"><h1 style="color:red">Broken</h1>`+
-			`<script>console.log("inline, blocked")</script><script src="/page.js"></script><p id="done"></p>`)
+			`<p id="done"></p><script>console.log("inline, blocked")</script><script src="/page.js"></script>`)
 	})
 	mux.HandleFunc("GET /page.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript")
