@@ -513,7 +513,22 @@ func (s *Store) DeleteUserSessions(_ context.Context, userID string) (int, error
 // EnsureUser returns the user of candidate.Email, creating it if needed.
 func (s *Store) EnsureUser(_ context.Context, candidate auth.User) (auth.User, error) {
 	var u auth.User
-	err := s.update("ensure user", func(tx *bolt.Tx) error {
+	// Most sign-ins are by people already known: a read answers them
+	// without waiting for a commit. The write below checks again.
+	found := false
+	err := s.view("find user", func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketUsers).Get([]byte(candidate.Email))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &u)
+	})
+	if err != nil || found {
+		u.Email = candidate.Email
+		return u, err
+	}
+	err = s.update("ensure user", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if v := b.Get([]byte(candidate.Email)); v != nil {
 			return json.Unmarshal(v, &u)
