@@ -75,6 +75,9 @@ func (l *Log) Audit(ctx context.Context, e auth.Event) {
 	if e.Method != "" {
 		attrs = append(attrs, slog.String("method", e.Method))
 	}
+	if e.Reason != "" {
+		attrs = append(attrs, slog.String("reason", string(e.Reason)))
+	}
 	if e.Suppressed {
 		attrs = append(attrs, slog.Bool("suppressed", true))
 	}

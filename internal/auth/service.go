@@ -205,11 +205,12 @@ type Login struct {
 // VerifyCode checks a code against the challenge id. A right code
 // consumes the challenge; a wrong one counts against both the challenge and
 // the address.
-func (s *Service) VerifyCode(ctx context.Context, id, code string) (*Login, error) {
+func (s *Service) VerifyCode(ctx context.Context, id, code string) (_ *Login, err error) {
+	defer s.countFailure(ctx, "code", id, &err)
 	if err := checkChallengeID(id); err != nil {
 		return nil, err
 	}
-	code, err := CleanCode(code)
+	code, err = CleanCode(code)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +294,8 @@ func (s *Service) InspectLink(ctx context.Context, p LinkProof) (LinkStatus, err
 }
 
 // VerifyLink consumes the challenge of a magic link.
-func (s *Service) VerifyLink(ctx context.Context, p LinkProof) (*Login, error) {
+func (s *Service) VerifyLink(ctx context.Context, p LinkProof) (_ *Login, err error) {
+	defer s.countFailure(ctx, "link", p.ChallengeID, &err)
 	c, err := s.linkChallenge(ctx, p)
 	if err != nil {
 		return nil, err
@@ -333,6 +335,15 @@ func (s *Service) linkChallenge(ctx context.Context, p LinkProof) (*Challenge, e
 		return c, nil
 	}
 	return nil, expired()
+}
+
+// countFailure records a failed sign-in attempt by its reason, for the
+// metrics; bad requests (invalid_request) and outages are not counted.
+func (s *Service) countFailure(ctx context.Context, method, id string, errp *error) {
+	switch code := ErrorCode(*errp); code {
+	case CodeInvalidCode, CodeExpired, CodeTooManyAttempts, CodeDifferentBrowser:
+		s.cfg.Auditor.Audit(ctx, Event{Kind: EventLoginFailed, Method: method, ChallengeID: id, Reason: code})
+	}
 }
 
 func (s *Service) login(ctx context.Context, c *Challenge, method string) (*Login, error) {

@@ -518,3 +518,48 @@ func TestDisallowedAddressCannotSignIn(t *testing.T) {
 		t.Fatal("a resend stored a code hash for a disallowed address")
 	}
 }
+
+type recorder struct {
+	mu     sync.Mutex
+	events []auth.Event
+}
+
+func (r *recorder) Audit(_ context.Context, e auth.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) failures() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		if e.Kind == auth.EventLoginFailed {
+			out = append(out, e.Method+":"+string(e.Reason))
+		}
+	}
+	return out
+}
+
+func TestFailedLoginsAreCountedByReason(t *testing.T) {
+	ctx := context.Background()
+	rec := &recorder{}
+	e := newEnv(t, func(c *auth.Config) { c.Auditor = rec })
+	sent, m := e.mustSend(t, "ada@example.com")
+	wrong := "000000"
+	if m.Code == wrong {
+		wrong = "111111"
+	}
+	e.svc.VerifyCode(ctx, sent.ChallengeID, wrong)
+	e.svc.VerifyCode(ctx, sent.ChallengeID, "12")         // malformed: not an attempt
+	e.svc.VerifyCode(ctx, authtest.RandomID(t), "123456") // unknown: expired
+	e.svc.VerifyLink(ctx, auth.LinkProof{Token: strings.Repeat("A", 43)})
+	if _, err := e.svc.VerifyCode(ctx, sent.ChallengeID, m.Code); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(rec.failures(), ",")
+	if got != "code:invalid_code,code:invalid_code,code:expired,link:expired" {
+		t.Fatalf("failures recorded: %s", got)
+	}
+}

@@ -199,6 +199,9 @@ const (
 	EventRateLimited      EventKind = "rate_limited"
 	EventLogout           EventKind = "logout"
 	EventLogoutEverywhere EventKind = "logout_everywhere"
+	// EventLoginFailed is a code or link that did not sign anyone in;
+	// Reason says why (the error code: invalid_code, expired, ...).
+	EventLoginFailed EventKind = "login_failed"
 )
 
 // Event is one audit record. Email is the normalized address; sinks mask it.
@@ -209,6 +212,7 @@ type Event struct {
 	ChallengeID string
 	Method      string // "code" or "link" for logins; the limit's name for rate_limited
 	Suppressed  bool   // the address is outside the allowed domains; no mail was sent
+	Reason      Code   // why a login failed (EventLoginFailed)
 }
 
 type nopAuditor struct{}

@@ -23,6 +23,7 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	events      *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
+	failures    *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
 	mail        *prometheus.CounterVec
 }
@@ -45,8 +46,11 @@ func New(b Build) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "latch_auth_events_total", Help: "Login events: login_requested, code_sent, login_succeeded, wrong_code, challenge_locked, rate_limited, logout, logout_everywhere.",
+			Name: "latch_auth_events_total", Help: "Login events: login_requested, code_sent, login_succeeded, login_failed, wrong_code, challenge_locked, rate_limited, logout, logout_everywhere.",
 		}, []string{"event", "method"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latch_login_failures_total", Help: "Codes and links that signed nobody in, by method (code, link) and reason (invalid_code, expired, too_many_attempts, different_browser).",
+		}, []string{"method", "reason"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latch_rate_limited_total", Help: "Requests refused by a rate limit, by limit.",
 		}, []string{"limit"}),
@@ -62,7 +66,7 @@ func New(b Build) *Metrics {
 		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "goversion": runtime.Version()},
 	})
 	info.Set(1)
-	reg.MustRegister(m.requests, m.duration, m.events, m.rateLimited, m.storeErrors, m.mail, info,
+	reg.MustRegister(m.requests, m.duration, m.events, m.failures, m.rateLimited, m.storeErrors, m.mail, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{"queued", "sent", "retried", "dead_lettered", "dropped"} {
 		m.mail.WithLabelValues(o)
@@ -116,6 +120,9 @@ func (m *Metrics) ObserveMailQueue(length func(ctx context.Context) (int, error)
 // Audit counts an engine event; Metrics is an auth.Auditor.
 func (m *Metrics) Audit(_ context.Context, e auth.Event) {
 	m.events.WithLabelValues(string(e.Kind), e.Method).Inc()
+	if e.Kind == auth.EventLoginFailed {
+		m.failures.WithLabelValues(e.Method, string(e.Reason)).Inc()
+	}
 	if e.Kind == auth.EventRateLimited {
 		m.rateLimited.WithLabelValues(e.Method).Inc()
 	}
