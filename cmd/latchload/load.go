@@ -358,23 +358,11 @@ func (w *worker) nextAddress() string {
 }
 
 // signInOnce gives a worker of the me mode its session.
-func (w *worker) signInOnce() error {
-	addr := w.nextAddress()
-	id, err := w.send(addr)
-	if err != nil {
-		return err
-	}
-	msg, err := w.mail(addr)
-	if err != nil {
-		return err
-	}
-	return w.verifyCode(msg.Code, id)
-}
+func (w *worker) signInOnce() error { return w.signIn(false) }
 
-// flow is one whole sign-in with a fresh address, by code or by link,
-// followed by /api/me and a sign-out.
-func (w *worker) flow(byLink bool) error {
-	w.jar.reset()
+// signIn signs in with a fresh address: send, read the mail, then verify
+// by code or by link.
+func (w *worker) signIn(byLink bool) error {
 	addr := w.nextAddress()
 	id, err := w.send(addr)
 	if err != nil {
@@ -385,11 +373,16 @@ func (w *worker) flow(byLink bool) error {
 		return err
 	}
 	if byLink {
-		err = w.verifyLink(msg.Link, id)
-	} else {
-		err = w.verifyCode(msg.Code, id)
+		return w.verifyLink(msg.Link, id)
 	}
-	if err != nil {
+	return w.verifyCode(msg.Code, id)
+}
+
+// flow is one whole sign-in with a fresh address, by code or by link,
+// followed by /api/me and a sign-out.
+func (w *worker) flow(byLink bool) error {
+	w.jar.reset()
+	if err := w.signIn(byLink); err != nil {
 		return err
 	}
 	if err := w.call(stepMe, http.MethodGet, w.l.base+"/api/me", "", nil); err != nil {

@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"crypto/rand"
-	"os"
 	"testing"
 	"time"
 
@@ -11,16 +10,6 @@ import (
 	"github.com/latch-auth/latch/internal/mail/mailqueue/mailqueuetest"
 	"github.com/latch-auth/latch/internal/redisstore"
 )
-
-// mailQueueRedisURL returns LATCH_TEST_REDIS_URL or skips the test.
-func mailQueueRedisURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("LATCH_TEST_REDIS_URL")
-	if url == "" {
-		t.Skip("LATCH_TEST_REDIS_URL not set; start redis-server and set it to run the Redis mail queue suites")
-	}
-	return url
-}
 
 // mailQueueOpener returns a function that opens the mail queue under one
 // fresh prefix on url (each call a new client, as after a restart),
@@ -61,25 +50,19 @@ func mailQueueStores(url string) mailqueuetest.OpenStore {
 }
 
 func TestMailQueueConformance(t *testing.T) {
-	mailqueuetest.TestStore(t, mailQueueStores(mailQueueRedisURL(t)))
+	mailqueuetest.TestStore(t, mailQueueStores(redisURL(t)))
 }
 
 func TestMailQueueDelivery(t *testing.T) {
-	mailqueuetest.TestDelivery(t, mailQueueStores(mailQueueRedisURL(t)))
+	mailqueuetest.TestDelivery(t, mailQueueStores(redisURL(t)))
 }
 
 func TestMailQueueSurvivesRestart(t *testing.T) {
-	mailqueuetest.TestRestart(t, mailQueueOpener(t, mailQueueRedisURL(t)))
+	mailqueuetest.TestRestart(t, mailQueueOpener(t, redisURL(t)))
 }
 
 func TestMailQueueCluster(t *testing.T) {
-	url := os.Getenv("LATCH_TEST_REDIS_CLUSTER")
-	switch url {
-	case "":
-		t.Skip("LATCH_TEST_REDIS_CLUSTER not set; set it to 1 to start a three-node cluster with redis-server and redis-cli, or to a redis-cluster:// URL")
-	case "1", "auto":
-		url = startCluster(t)
-	}
+	url := clusterURL(t)
 	mailqueuetest.TestStore(t, mailQueueStores(url))
 	mailqueuetest.TestDelivery(t, mailQueueStores(url))
 }

@@ -93,14 +93,28 @@ func TestConformance(t *testing.T) {
 	conformance(t, redisURL(t))
 }
 
-func TestClusterConformance(t *testing.T) {
-	url := os.Getenv("LATCH_TEST_REDIS_CLUSTER")
-	switch url {
+// fromEnv reads a test topology's variable: empty skips the test with
+// help, 1 or auto starts one with start, anything else is a URL to use.
+func fromEnv(t *testing.T, name, help string, start func(testing.TB) string) string {
+	t.Helper()
+	switch url := os.Getenv(name); url {
 	case "":
-		t.Skip("LATCH_TEST_REDIS_CLUSTER not set; set it to 1 to start a three-node cluster with redis-server and redis-cli, or to a redis-cluster:// URL")
+		t.Skip(name + " not set; " + help)
+		return ""
 	case "1", "auto":
-		url = startCluster(t)
+		return start(t)
+	default:
+		return url
 	}
+}
+
+// clusterURL is the cluster of LATCH_TEST_REDIS_CLUSTER.
+func clusterURL(t *testing.T) string {
+	return fromEnv(t, "LATCH_TEST_REDIS_CLUSTER", "set it to 1 to start a three-node cluster with redis-server and redis-cli, or to a redis-cluster:// URL", startCluster)
+}
+
+func TestClusterConformance(t *testing.T) {
+	url := clusterURL(t)
 	s := mustOpen(t, url)
 	if _, ok := s.Client().(*redis.ClusterClient); !ok {
 		t.Fatalf("LATCH_TEST_REDIS_CLUSTER=%q does not make a cluster client; use redis-cluster://host:port,…", url)
@@ -109,14 +123,7 @@ func TestClusterConformance(t *testing.T) {
 }
 
 func TestSentinelConformance(t *testing.T) {
-	url := os.Getenv("LATCH_TEST_REDIS_SENTINEL")
-	switch url {
-	case "":
-		t.Skip("LATCH_TEST_REDIS_SENTINEL not set; set it to 1 to start a master and a Sentinel with redis-server, or to a redis-sentinel:// URL")
-	case "1", "auto":
-		url = startSentinel(t)
-	}
-	conformance(t, url)
+	conformance(t, fromEnv(t, "LATCH_TEST_REDIS_SENTINEL", "set it to 1 to start a master and a Sentinel with redis-server, or to a redis-sentinel:// URL", startSentinel))
 }
 
 // TestRecoversWhenRedisStarts makes a Store while nothing listens on its

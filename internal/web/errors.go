@@ -57,16 +57,22 @@ func publicError(err error) *auth.Error {
 	return &auth.Error{Code: auth.CodeInternal, Message: "Internal server error."}
 }
 
-// writeError writes err as the JSON error shape, with Retry-After for
-// rate limits, and logs what a person should look at.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// failure is what every error answer starts with: the part of err that
+// may be shown, a log line for what a person should look at, and
+// Retry-After when the error says how long to wait.
+func (s *Server) failure(w http.ResponseWriter, r *http.Request, err error) *auth.Error {
 	e := publicError(err)
-	status := Status(e.Code)
-	s.logError(r, status, err)
-	if ra, ok := e.Details["retryAfter"].(int); ok {
+	s.logError(r, Status(e.Code), err)
+	if ra, ok := intDetail(e.Details, "retryAfter"); ok {
 		w.Header().Set("Retry-After", strconv.Itoa(ra))
 	}
-	writeJSON(w, status, errorBody{Error: e.Message, Code: e.Code, RequestID: RequestID(r.Context()), Details: e.Details})
+	return e
+}
+
+// writeError writes err in the one JSON error shape.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := s.failure(w, r, err)
+	writeJSON(w, Status(e.Code), errorBody{Error: e.Message, Code: e.Code, RequestID: RequestID(r.Context()), Details: e.Details})
 }
 
 // middlewareError answers a request that a middleware refused: in the
@@ -76,11 +82,7 @@ func (s *Server) middlewareError(w http.ResponseWriter, r *http.Request, err err
 		s.writeError(w, r, err)
 		return
 	}
-	e := publicError(err)
-	s.logError(r, Status(e.Code), err)
-	if ra, ok := e.Details["retryAfter"].(int); ok {
-		w.Header().Set("Retry-After", strconv.Itoa(ra))
-	}
+	e := s.failure(w, r, err)
 	s.renderPage(w, r, Status(e.Code), "notfound", pageData{Title: "Something went wrong", Error: e.Message})
 }
 

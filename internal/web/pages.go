@@ -391,14 +391,10 @@ func (s *Server) handleLoginResend(w http.ResponseWriter, r *http.Request) {
 // Retry-After) the JSON API would use. action is what the person was
 // doing ("send", "verify" or "resend") and input what they typed.
 func (s *Server) renderLoginError(w http.ResponseWriter, r *http.Request, d pageData, action, input string, err error) {
-	e := publicError(err)
-	s.logError(r, Status(e.Code), err)
+	e := s.failure(w, r, err)
 	p := s.pages.problem(e, action, input, s.cfg.CodeLength)
-	if ra, ok := intDetail(e.Details, "retryAfter"); ok {
-		w.Header().Set("Retry-After", strconv.Itoa(ra))
-		if action == "resend" && e.Code == auth.CodeRateLimited {
-			d.ResendAfter = ra
-		}
+	if ra, ok := intDetail(e.Details, "retryAfter"); ok && action == "resend" && e.Code == auth.CodeRateLimited {
+		d.ResendAfter = ra
 	}
 	d.Step, d.Error, d.ErrorCode, d.ErrorField = p.step, p.text, e.Code, p.field
 	d.Title = "Check your email"
@@ -606,8 +602,7 @@ func (s *Server) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderLinkError(w http.ResponseWriter, r *http.Request, err error) {
-	e := publicError(err)
-	s.logError(r, Status(e.Code), err)
+	e := s.failure(w, r, err)
 	text := s.pages.problem(e, "link", "", s.cfg.CodeLength).text
 	if e.Code == auth.CodeExpired || e.Code == auth.CodeTooManyAttempts {
 		text = s.pages.messages["expired_link"]
