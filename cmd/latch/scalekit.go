@@ -2,77 +2,59 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/scalekit"
-	"github.com/latch-auth/latch/internal/web"
+	"github.com/latch-auth/latch/internal/vault"
 )
 
-// faces are the provider-facing parts of the server: which Passwordless
-// the app routes use (the engine, or an upstream provider), the provider
-// API's routes, and their readiness checks.
-type faces struct {
-	login  web.Passwordless
-	mount  func(mux *http.ServeMux)
-	checks []web.Check
-	close  func() error
+// upstreamClient returns the upstream provider of SCALEKIT_ENVIRONMENT_URL,
+// _CLIENT_ID and _CLIENT_SECRET, or nil when none is configured. It is
+// lazy: nothing is contacted until the first sign-in or readiness probe.
+// The engine judges nothing itself then; it still keeps users, sessions,
+// the browser binding, audit events and metrics.
+func upstreamClient(cfg *Config, log *slog.Logger) (*scalekit.Client, error) {
+	if cfg.ScalekitEnvironmentURL == "" || cfg.ScalekitClientID == "" || cfg.ScalekitClientSecret == "" {
+		return nil, nil
+	}
+	client, err := scalekit.NewClient(scalekit.ClientConfig{
+		EnvironmentURL: cfg.ScalekitEnvironmentURL,
+		ClientID:       cfg.ScalekitClientID,
+		ClientSecret:   cfg.ScalekitClientSecret,
+		Logger:         log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("SCALEKIT_ENVIRONMENT_URL: %w", err)
+	}
+	if cfg.PasswordlessExpiry < scalekit.MinExpiry || cfg.PasswordlessExpiry > scalekit.MaxExpiry {
+		log.Warn("latch: PASSWORDLESS_EXPIRY is outside what the upstream provider accepts; it is clamped",
+			"expiry", cfg.PasswordlessExpiry.String(), "min", scalekit.MinExpiry.String(), "max", scalekit.MaxExpiry.String())
+	}
+	log.Info("latch: sign-ins go to the upstream provider", "url", cfg.ScalekitEnvironmentURL)
+	return client, nil
 }
 
-// providerFaces wires the Scalekit-compatible faces:
-//   - with SCALEKIT_ENVIRONMENT_URL, _CLIENT_ID and _CLIENT_SECRET, the app
-//     routes use that upstream provider (lazily: nothing is contacted until
-//     the first sign-in or readiness probe) and readiness reports it;
-//   - with API_CLIENTS, the provider API (/oauth/token, /api/v1/passwordless,
-//     gRPC/Connect) is mounted over the engine.
-//
-// Without either, the app routes use the engine and nothing is mounted.
-func providerFaces(_ context.Context, cfg *Config, secret string, svc *auth.Service, store auth.Store, log *slog.Logger) (faces, error) {
-	f := faces{login: svc, close: func() error { return nil }}
-	upstream := cfg.ScalekitEnvironmentURL != "" && cfg.ScalekitClientID != "" && cfg.ScalekitClientSecret != ""
-	if !upstream && len(cfg.APIClients) == 0 {
-		return f, nil
+// providerAPI returns the routes of the Scalekit-compatible provider API
+// (/oauth/token, /api/v1/passwordless, gRPC/Connect) over the engine, or
+// nil without API_CLIENTS. Its bearer tokens are signed with a random key
+// of the vault.
+func providerAPI(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, log *slog.Logger) (func(*http.ServeMux), error) {
+	if len(cfg.APIClients) == 0 {
+		return nil, nil
 	}
-	if upstream {
-		client, err := scalekit.NewClient(scalekit.ClientConfig{
-			EnvironmentURL: cfg.ScalekitEnvironmentURL,
-			ClientID:       cfg.ScalekitClientID,
-			ClientSecret:   cfg.ScalekitClientSecret,
-			LinkURL:        cfg.baseURL.String() + "/api/auth/passwordless/verify",
-			Users:          store,
-			Secret:         secret,
-			Expiry:         cfg.PasswordlessExpiry,
-			ResendCooldown: cfg.ResendCooldown,
-			SameBrowser:    cfg.SameBrowser,
-			Logger:         log,
-		})
-		if err != nil {
-			return f, fmt.Errorf("SCALEKIT_ENVIRONMENT_URL: %w", err)
-		}
-		if cfg.PasswordlessExpiry < scalekit.MinExpiry || cfg.PasswordlessExpiry > scalekit.MaxExpiry {
-			log.Warn("latch: PASSWORDLESS_EXPIRY is outside what the upstream provider accepts; it is clamped",
-				"expiry", cfg.PasswordlessExpiry.String(), "min", scalekit.MinExpiry.String(), "max", scalekit.MaxExpiry.String())
-		}
-		f.login = client
-		f.checks = append(f.checks, web.Check{Name: "upstream", Fn: client.Ping})
-		f.close = client.Close
-		log.Info("latch: sign-ins go to the upstream provider", "url", cfg.ScalekitEnvironmentURL)
+	p, err := scalekit.NewProvider(svc, scalekit.ProviderConfig{
+		Clients:  cfg.APIClients,
+		Secret:   secret,
+		TokenKey: func(ctx context.Context) ([]byte, error) { return v.Key(ctx, "provider-bearer-tokens") },
+		Type:     svc.Config().Type,
+		Logger:   log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("API_CLIENTS: %w", err)
 	}
-	if len(cfg.APIClients) > 0 {
-		p, err := scalekit.NewProvider(svc, scalekit.ProviderConfig{
-			Clients: cfg.APIClients,
-			Secret:  secret,
-			Type:    svc.Config().Type,
-			Logger:  log,
-		})
-		if err != nil {
-			return f, errors.Join(fmt.Errorf("API_CLIENTS: %w", err), f.close())
-		}
-		f.mount = p.Mount
-		log.Info("latch: provider API mounted", "clients", len(cfg.APIClients))
-	}
-	return f, nil
+	log.Info("latch: provider API mounted", "clients", len(cfg.APIClients))
+	return p.Mount, nil
 }

@@ -23,11 +23,13 @@ import (
 	"github.com/latch-auth/latch/internal/audit"
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/boltstore"
+	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/mail/mailqueue"
 	"github.com/latch-auth/latch/internal/mail/outbox"
 	"github.com/latch-auth/latch/internal/memstore"
 	"github.com/latch-auth/latch/internal/metrics"
 	"github.com/latch-auth/latch/internal/redisstore"
+	"github.com/latch-auth/latch/internal/vault"
 	"github.com/latch-auth/latch/internal/web"
 )
 
@@ -219,8 +221,10 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		return fail(err)
 	}
 
-	var store auth.Store
-	var limiter, ipLimiter auth.Limiter
+	// The store keeps every record of the engine; the per-IP counters
+	// and the requesters' budgets live beside it.
+	var store, ipCounters kv.Store
+	var legacy auth.LegacySource
 	var queueStore mailqueue.Store
 	if cfg.RedisURL != "" {
 		rs, err := redisstore.New(redisstore.Options{
@@ -235,7 +239,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		}
 		a.closers = append(a.closers, rs.Close)
 		// Every counter and queued mail is shared by all replicas.
-		store, limiter, ipLimiter = rs, rs, rs
+		store, ipCounters, legacy = rs, rs, rs
 		queueStore = redisstore.NewMailQueue(rs.Client(), rs.Prefix())
 		a.storeName = "redis"
 	} else {
@@ -247,11 +251,15 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		// One process owns the file, so per-IP counts can live in memory
 		// and cost no disk write per request; per-address counts stay in
 		// bbolt and survive restarts.
-		store, limiter, ipLimiter = bolt, bolt, memstore.New()
+		store, ipCounters, legacy = bolt, memstore.New(), bolt
 		if queueStore, err = boltstore.NewMailQueue(bolt.DB()); err != nil {
 			return fail(err)
 		}
 		a.storeName = "bbolt"
+	}
+	vlt, err := vault.New(store, auth.SystemClock{}, secret, cfg.SessionSecretPrevious)
+	if err != nil {
+		return fail(err)
 	}
 
 	m := metrics.New(metrics.Build{Version: version, Commit: commit})
@@ -269,6 +277,16 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	ready := append([]web.Check{{Name: "store", Fn: store.Ping}}, checks...)
 
+	upstream, err := upstreamClient(cfg, log)
+	if err != nil {
+		return fail(err)
+	}
+	var up auth.Upstream
+	if upstream != nil {
+		up = upstream
+		a.closers = append(a.closers, upstream.Close)
+		ready = append(ready, web.Check{Name: "upstream", Fn: upstream.Ping})
+	}
 	svc, err := auth.NewService(auth.Config{
 		Type:               cfg.passwordless,
 		Expiry:             cfg.PasswordlessExpiry,
@@ -284,17 +302,20 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		SessionIdleTimeout: cfg.SessionIdleTimeout,
 		SessionLifetime:    cfg.SessionLifetime,
 		Keys:               keys,
+		Vault:              vlt,
+		RequesterCounters:  ipCounters,
+		Upstream:           up,
 		Auditor:            auditor,
-	}, store, limiter, mailer)
+	}, store, mailer)
 	if err != nil {
 		return fail(err)
 	}
+	upgrade(ctx, svc, legacy, log)
 
-	faces, err := providerFaces(ctx, cfg, secret, svc, store, log)
+	mountProvider, err := providerAPI(cfg, secret, svc, vlt, log)
 	if err != nil {
 		return fail(err)
 	}
-	a.closers = append(a.closers, faces.close)
 
 	srv, err := web.New(web.Config{
 		Production:        cfg.production(),
@@ -315,15 +336,15 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		CodeLength:        cfg.CodeLength,
 		MetricsElsewhere:  cfg.MetricsAddr != "",
 	}, web.Deps{
-		Login:     faces.login,
+		Login:     svc,
 		Sessions:  svc,
-		IPLimiter: ipLimiter,
+		IPLimiter: ipCounters,
 		Outbox:    a.outbox,
 		Metrics:   m,
 		Auditor:   auditor,
 		Logger:    log,
-		Ready:     append(ready, faces.checks...),
-		Extra:     faces.mount,
+		Ready:     ready,
+		Extra:     mountProvider,
 	})
 	if err != nil {
 		return fail(err)

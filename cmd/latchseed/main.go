@@ -10,7 +10,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +20,9 @@ import (
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/boltstore"
+	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/redisstore"
+	"github.com/latch-auth/latch/internal/vault"
 )
 
 func main() {
@@ -44,53 +45,46 @@ func run(args []string) error {
 		return errors.New("give exactly one of -data-dir and -redis")
 	}
 	start := time.Now()
-	sessions := make([]*auth.Session, *n)
-	now := time.Now()
-	for i := range sessions {
-		sessions[i] = &auth.Session{
-			ID:          token(),
-			UserID:      fmt.Sprintf("usr_seed%07d", i),
-			Email:       fmt.Sprintf("seed%07d@example.com", i),
-			CreatedAt:   now,
-			LastSeenAt:  now,
-			ExpiresAt:   now.Add(7 * 24 * time.Hour),
-			IdleTimeout: 4 * time.Hour,
-		}
-	}
-	var err error
+	var store kv.Store
 	if *dataDir != "" {
-		err = seedBolt(*dataDir, sessions)
+		b, err := boltstore.Open(*dataDir, boltstore.Options{})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		store = b
 	} else {
-		err = seedRedis(*redisURL, *prefix, sessions)
+		r, err := redisstore.New(redisstore.Options{URL: *redisURL, KeyPrefix: *prefix, PoolSize: 64})
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		store = r
 	}
-	if err != nil {
+	if err := seed(store, *n); err != nil {
 		return err
 	}
 	fmt.Printf("latchseed: %d sessions in %s\n", *n, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-func token() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func seedBolt(dir string, sessions []*auth.Session) error {
-	s, err := boltstore.Open(dir, boltstore.Options{})
+// seed opens n sessions through the engine, 64 at a time (bbolt groups
+// their commits), one user each.
+func seed(store kv.Store, n int) error {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	keys, err := auth.NewKeys(string(secret))
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	return s.ImportSessions(sessions)
-}
-
-func seedRedis(url, prefix string, sessions []*auth.Session) error {
-	s, err := redisstore.New(redisstore.Options{URL: url, KeyPrefix: prefix, PoolSize: 64})
+	v, err := vault.New(store, auth.SystemClock{}, string(secret))
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	svc, err := auth.NewService(auth.Config{Keys: keys, Vault: v, LinkURL: "http://localhost/verify"}, store, nil)
+	if err != nil {
+		return err
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -98,10 +92,11 @@ func seedRedis(url, prefix string, sessions []*auth.Session) error {
 		wg.Go(func() {
 			for {
 				i := next.Add(1) - 1
-				if i >= int64(len(sessions)) {
+				if i >= int64(n) {
 					return
 				}
-				if err := s.CreateSession(context.Background(), sessions[i]); err != nil {
+				u := auth.User{ID: fmt.Sprintf("usr_seed%07d", i), Email: fmt.Sprintf("seed%07d@example.com", i)}
+				if _, _, err := svc.StartSession(context.Background(), u); err != nil {
 					errs <- err
 					return
 				}

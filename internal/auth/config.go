@@ -7,6 +7,9 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/latch-auth/latch/internal/kv"
+	"github.com/latch-auth/latch/internal/vault"
 )
 
 // Config holds the rules of a login. Zero fields take the defaults listed
@@ -16,15 +19,30 @@ type Config struct {
 	Expiry      time.Duration    // 5m: how long a code and link stay valid
 	CodeLength  int              // 6 digits
 	MaxAttempts int              // 5 wrong codes lock a challenge
-	// EmailFailureLimit caps wrong codes per address across all its
-	// challenges within EmailFailureWindow, so opening many challenges does
-	// not multiply guesses. Default 3×MaxAttempts per 15m.
-	EmailFailureLimit  int
-	EmailFailureWindow time.Duration
-	// EmailSendLimit caps sends and resends per address per EmailSendWindow
-	// (2 per minute).
-	EmailSendLimit  int
-	EmailSendWindow time.Duration
+	// MaxExpiry caps an expiry a caller asks for (the provider API's
+	// expires_in): 15m.
+	MaxExpiry time.Duration
+	// EmailFailureLimit caps wrong codes per address and requester across
+	// all the address's challenges within EmailFailureWindow, so opening
+	// many challenges does not multiply guesses. Default 3×MaxAttempts per
+	// 15m. EmailFailureGlobalLimit caps them per address from everyone
+	// (4×EmailFailureLimit).
+	EmailFailureLimit       int
+	EmailFailureGlobalLimit int
+	EmailFailureWindow      time.Duration
+	// EmailSendLimit caps sends and resends per address and requester per
+	// EmailSendWindow (2 per minute); EmailSendGlobalLimit per address from
+	// everyone (5×EmailSendLimit).
+	EmailSendLimit       int
+	EmailSendGlobalLimit int
+	EmailSendWindow      time.Duration
+	// RequesterFailureLimit caps wrong codes per requester across
+	// addresses per EmailFailureWindow (200); RequesterMailLimit caps the
+	// mails a requester asked for that have not (yet) led to a sign-in, per
+	// RequesterMailWindow (150 per 15m). Negative turns either off.
+	RequesterFailureLimit int
+	RequesterMailLimit    int
+	RequesterMailWindow   time.Duration
 	// ResendCooldown is the shortest time between two emails of one
 	// challenge (30s).
 	ResendCooldown time.Duration
@@ -40,10 +58,18 @@ type Config struct {
 	SessionIdleTimeout time.Duration // 4h
 	SessionLifetime    time.Duration // 7 days
 
-	Keys    *Keys     // required
-	Clock   Clock     // SystemClock
-	Random  io.Reader // crypto/rand.Reader
-	Auditor Auditor   // none
+	Keys *Keys // required
+	// Vault keeps the engine's own stable keys (required).
+	Vault *vault.Vault
+	// RequesterCounters keeps the requesters' budgets (RequesterFailureLimit,
+	// RequesterMailLimit); default the engine's store. A single process on
+	// a disk store may keep them in memory.
+	RequesterCounters kv.Store
+	// Upstream, when set, judges codes and links at another provider.
+	Upstream Upstream
+	Clock    Clock     // SystemClock
+	Random   io.Reader // crypto/rand.Reader
+	Auditor  Auditor   // none
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -63,14 +89,21 @@ func (c Config) WithDefaults() Config {
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 5
 	}
-	if c.EmailFailureLimit == 0 {
-		c.EmailFailureLimit = 3 * c.MaxAttempts
+	def(&c.MaxExpiry, 15*time.Minute)
+	num := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
 	}
+	num(&c.EmailFailureLimit, 3*c.MaxAttempts)
+	num(&c.EmailFailureGlobalLimit, 4*c.EmailFailureLimit)
 	def(&c.EmailFailureWindow, 15*time.Minute)
-	if c.EmailSendLimit == 0 {
-		c.EmailSendLimit = 2
-	}
+	num(&c.EmailSendLimit, 2)
+	num(&c.EmailSendGlobalLimit, 5*c.EmailSendLimit)
 	def(&c.EmailSendWindow, time.Minute)
+	num(&c.RequesterFailureLimit, 200)
+	num(&c.RequesterMailLimit, 150)
+	def(&c.RequesterMailWindow, 15*time.Minute)
 	def(&c.ResendCooldown, 30*time.Second)
 	def(&c.SessionIdleTimeout, 4*time.Hour)
 	def(&c.SessionLifetime, 7*24*time.Hour)
@@ -115,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if c.Keys == nil {
 		errs = append(errs, errors.New("keys are required"))
+	}
+	if c.Vault == nil {
+		errs = append(errs, errors.New("a vault is required"))
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,8 @@ package auth
 import (
 	"errors"
 	"fmt"
+
+	"github.com/latch-auth/latch/internal/kv"
 )
 
 // Code is a stable, machine-readable error code. Clients match on it, so
@@ -81,7 +83,7 @@ func ErrorCode(err error) Code {
 // ErrNotFound is what a Store returns when the thing asked for does not
 // exist, has expired, or has been used up. The engine turns it into the
 // code the caller should see.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = kv.ErrNotFound
 
 // Unavailable wraps a failure of a required part (a store that cannot be
 // reached, a queue that cannot accept) so that transports answer 503.

@@ -68,6 +68,20 @@ type Challenge struct {
 	BindingHash []byte // hash of the requesting browser's cookie secret
 	// Attempts counts wrong codes judged against the current code.
 	Attempts int
+	// UsedAt is when the challenge signed someone in; a used challenge is
+	// kept, without hashes, until it expires, so that the browser that
+	// asked can learn that it completed.
+	UsedAt time.Time
+	// ClientID is the provider-API client that created the challenge;
+	// empty for Latch's own routes. Only that client may resend or verify.
+	ClientID string
+	// Requester names who asked for the mail (a network, or a client), for
+	// the limits that key by requester; ReservedAt is when the send took
+	// its unit of the requester's budget of unconfirmed mail.
+	Requester  string
+	ReservedAt time.Time
+	// Locale is the language the mail was written in; a resend keeps it.
+	Locale string
 	// TemplateVariables are extra values for the email template (provider API).
 	TemplateVariables map[string]string
 	CreatedAt         time.Time
@@ -76,26 +90,27 @@ type Challenge struct {
 }
 
 // Live reports whether c can still be used at now.
-func (c *Challenge) Live(now time.Time) bool { return now.Before(c.ExpiresAt) }
+func (c *Challenge) Live(now time.Time) bool { return c.UsedAt.IsZero() && now.Before(c.ExpiresAt) }
 
 // LogValue keeps hashes out of logs.
 func (c Challenge) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", c.ID), slog.String("type", string(c.Type)), slog.Time("expiresAt", c.ExpiresAt))
 }
 
-// Renewal replaces a challenge's secrets on resend.
-type Renewal struct {
-	CodeHash  []byte
-	TokenHash []byte
-	SentAt    time.Time
-	ExpiresAt time.Time
-}
-
-// User is a person known by an email address. ID is stable for the address.
+// User is a person known by an email address. ID is stable for the
+// address, whatever the case it is typed in.
 type User struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	CreatedAt time.Time `json:"-"`
+	ID           string    `json:"id"`
+	Email        string    `json:"email"`
+	CreatedAt    time.Time `json:"-"`
+	LastSignInAt time.Time `json:"-"`
+	// Disabled users cannot sign in; disabling ends their sessions.
+	Disabled bool     `json:"-"`
+	Groups   []string `json:"-"`
+	// Metadata is a small JSON object the operator keeps with the user.
+	Metadata string `json:"-"`
+	// Locale is the language the person last chose.
+	Locale string `json:"-"`
 }
 
 // Session is a signed-in browser. ID is the hash of the token held in the
@@ -108,6 +123,12 @@ type Session struct {
 	LastSeenAt  time.Time
 	ExpiresAt   time.Time     // absolute end of life
 	IdleTimeout time.Duration // ends early after this long unused
+	// Method is how the person proved who they are: code, link or passkey.
+	Method string
+	// Device and Network describe where the session was opened (a short
+	// browser name and the client's network), for the account page.
+	Device  string
+	Network string
 }
 
 // Deadline is when s ends if it is not used again.

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/latch-auth/latch/internal/kv"
+	"github.com/latch-auth/latch/internal/vault"
 )
 
 // Sizes of the random values, in bytes.
@@ -29,28 +32,51 @@ const (
 	MaxCodeLength        = 20
 )
 
-// Service is the passwordless engine. It is safe for concurrent use; all
-// of its state lives in the Store and the Limiter.
+// Service is the passwordless engine: it alone knows the rules of a login.
+// It is safe for concurrent use; all of its state lives in the store.
 type Service struct {
-	cfg     Config
-	store   Store
-	limiter Limiter
-	mailer  Mailer
-	keys    *Keys
-	clock   Clock
+	cfg      Config
+	store    kv.Store
+	counters kv.Store // the requesters' budgets (Config.RequesterCounters)
+	mailer   Mailer
+	keys     *Keys
+	vault    *vault.Vault
+	clock    Clock
+	upstream Upstream
 }
 
-// NewService returns an engine with cfg's rules (defaults filled in).
-func NewService(cfg Config, store Store, limiter Limiter, mailer Mailer) (*Service, error) {
+// NewService returns an engine with cfg's rules (defaults filled in),
+// keeping its records in store.
+func NewService(cfg Config, store kv.Store, mailer Mailer) (*Service, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	return &Service{cfg: cfg, store: store, limiter: limiter, mailer: mailer, keys: cfg.Keys, clock: cfg.Clock}, nil
+	counters := cfg.RequesterCounters
+	if counters == nil {
+		counters = store
+	}
+	return &Service{
+		cfg: cfg, store: store, counters: counters, mailer: mailer,
+		keys: cfg.Keys, vault: cfg.Vault, clock: cfg.Clock, upstream: cfg.Upstream,
+	}, nil
 }
 
 // Config returns the rules in force, defaults filled in.
 func (s *Service) Config() Config { return s.cfg }
+
+// Caller says who asks, for the limits and for which challenges it may use.
+type Caller struct {
+	// Requester names the party that asks: the client's network on Latch's
+	// own routes ("net:203.0.113.0/24"), the client on the provider API.
+	Requester string
+	// ClientID is the provider-API client that asks; empty on Latch's own
+	// routes. A challenge is usable only by the caller that created it.
+	ClientID string
+}
+
+// firstParty reports whether c is Latch's own login page or API.
+func (c Caller) firstParty() bool { return c.ClientID == "" }
 
 // SendRequest asks for a login email.
 type SendRequest struct {
@@ -60,9 +86,12 @@ type SendRequest struct {
 	RedirectTo string // already checked by the transport
 	// LinkURL overrides Config.LinkURL (the provider API's magiclink_auth_uri).
 	LinkURL string
-	// Expiry overrides Config.Expiry when not zero.
+	// Expiry overrides Config.Expiry when not zero (at most MaxExpiry).
 	Expiry            time.Duration
 	TemplateVariables map[string]string
+	// Locale is the language of the mail.
+	Locale string
+	Caller Caller
 }
 
 // Sent describes the challenge that a send or resend created.
@@ -95,7 +124,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	}
 	expiry := s.cfg.Expiry
 	if req.Expiry > 0 {
-		expiry = req.Expiry
+		expiry = min(req.Expiry, s.cfg.MaxExpiry)
 	}
 	linkURL := s.cfg.LinkURL
 	if req.LinkURL != "" {
@@ -105,8 +134,21 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 		return nil, FieldError("magiclink_auth_uri", "is required")
 	}
 	now := s.clock.Now()
-	if err := s.take(ctx, "send:"+s.keys.EmailKey(email), s.cfg.EmailSendLimit, s.cfg.EmailSendWindow, now, email); err != nil {
+	addr, err := s.addressKey(ctx, email)
+	if err != nil {
 		return nil, err
+	}
+	limits := s.sendLimits(addr, req.Caller.Requester)
+	budget := s.upstream == nil && req.Caller.firstParty() && req.Caller.Requester != ""
+	if budget {
+		limits = append(limits, s.unconfirmedMailLimit(req.Caller.Requester))
+	}
+	held, err := s.reserve(ctx, now, email, RateLimited, limits...)
+	if err != nil {
+		return nil, err
+	}
+	if s.upstream != nil {
+		return s.sendUpstream(ctx, req, email, tmpl, linkURL, expiry)
 	}
 
 	id, err := randomToken(s.cfg.Random, challengeIDBytes)
@@ -117,7 +159,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	if err != nil {
 		return nil, err
 	}
-	code, token, err := s.secrets(id)
+	code, token, err := s.secrets()
 	if err != nil {
 		return nil, err
 	}
@@ -131,9 +173,15 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 		LinkURL:           linkURL,
 		BindingHash:       s.keys.bindingHash(binding),
 		TemplateVariables: req.TemplateVariables,
+		ClientID:          req.Caller.ClientID,
+		Requester:         req.Caller.Requester,
+		Locale:            req.Locale,
 		CreatedAt:         now,
 		SentAt:            now,
 		ExpiresAt:         now.Add(expiry),
+	}
+	if budget {
+		c.ReservedAt = held.at
 	}
 	allowed := s.domainAllowed(email)
 	s.setSecrets(c, code, token)
@@ -142,57 +190,78 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 		// does, but nothing is stored that a guess could match.
 		c.CodeHash, c.TokenHash = nil, nil
 	}
-	if err := s.store.CreateChallenge(ctx, c); err != nil {
-		return nil, storeError("create challenge", err)
+	if err := s.putChallenge(ctx, c, now); err != nil {
+		return nil, err
 	}
 	s.cfg.Auditor.Audit(ctx, Event{Kind: EventLoginRequested, Email: email, ChallengeID: id, Suppressed: !allowed})
 	if err := s.mail(ctx, c, code, token, !allowed); err != nil {
 		return nil, err
 	}
-	return &Sent{ChallengeID: id, Type: c.Type, ExpiresAt: c.ExpiresAt, Expiry: expiry, Binding: binding, ResendAfter: s.cfg.ResendCooldown}, nil
+	return &Sent{ChallengeID: id, Type: c.Type, ExpiresAt: c.ExpiresAt, Expiry: expiry, Binding: binding, ResendAfter: s.resendAfter(req.Caller)}, nil
+}
+
+// resendAfter is the cooldown between two mails of one challenge: on
+// Latch's own login page only. The provider face behaves as Scalekit
+// documents it, with only the per-address limit.
+func (s *Service) resendAfter(caller Caller) time.Duration {
+	if caller.firstParty() {
+		return s.cfg.ResendCooldown
+	}
+	return 0
 }
 
 // Resend emails a fresh code and link for the challenge id, keeping the id.
 // The old code and link stop working and the expiry starts again.
-func (s *Service) Resend(ctx context.Context, id string) (*Sent, error) {
+func (s *Service) Resend(ctx context.Context, id string, caller Caller) (*Sent, error) {
+	if s.upstream != nil {
+		return s.resendUpstream(ctx, id, caller)
+	}
 	if err := checkChallengeID(id); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now()
-	c, err := s.store.Challenge(ctx, id, now)
+	c, err := s.liveChallenge(ctx, id, caller, now)
 	if err != nil {
 		return nil, storeError("resend", err)
 	}
-	if wait := c.SentAt.Add(s.cfg.ResendCooldown).Sub(now); wait > 0 {
+	if c.Attempts >= s.cfg.MaxAttempts {
+		return nil, tooManyAttempts()
+	}
+	if wait := c.SentAt.Add(s.resendAfter(caller)).Sub(now); wait > 0 {
 		s.cfg.Auditor.Audit(ctx, Event{Kind: EventRateLimited, Email: c.Email, ChallengeID: id, Method: "resend_cooldown"})
 		return nil, RateLimited(wait)
 	}
-	if err := s.take(ctx, "send:"+s.keys.EmailKey(c.Email), s.cfg.EmailSendLimit, s.cfg.EmailSendWindow, now, c.Email); err != nil {
+	addr, err := s.addressKey(ctx, c.Email)
+	if err != nil {
 		return nil, err
 	}
-	code, token, err := s.secrets(id)
+	if _, err := s.reserve(ctx, now, c.Email, RateLimited, s.sendLimits(addr, caller.Requester)...); err != nil {
+		return nil, err
+	}
+	code, token, err := s.secrets()
 	if err != nil {
 		return nil, err
 	}
 	expiry := c.ExpiresAt.Sub(c.SentAt)
-	fresh := Challenge{ID: id}
-	s.setSecrets(&fresh, code, token)
-	r := Renewal{CodeHash: fresh.CodeHash, TokenHash: fresh.TokenHash, SentAt: now, ExpiresAt: now.Add(expiry)}
+	fresh := &Challenge{ID: id, SentAt: now, ExpiresAt: now.Add(expiry)}
+	s.setSecrets(fresh, code, token)
 	if !s.domainAllowed(c.Email) {
-		r.CodeHash, r.TokenHash = nil, nil
+		fresh.CodeHash, fresh.TokenHash = nil, nil
 	}
-	c, err = s.store.RenewChallenge(ctx, id, r, s.cfg.MaxAttempts, now)
+	c, err = s.renewChallenge(ctx, id, caller, fresh, now)
 	if err != nil {
 		return nil, storeError("renew challenge", err)
 	}
 	if err := s.mail(ctx, c, code, token, !s.domainAllowed(c.Email)); err != nil {
 		return nil, err
 	}
-	return &Sent{ChallengeID: id, Type: c.Type, ExpiresAt: c.ExpiresAt, Expiry: expiry, ResendAfter: s.cfg.ResendCooldown}, nil
+	return &Sent{ChallengeID: id, Type: c.Type, ExpiresAt: c.ExpiresAt, Expiry: expiry, ResendAfter: s.resendAfter(caller)}, nil
 }
 
 // Login is a verified proof of an email address.
 type Login struct {
+	// User is the account; its Email is the address as typed for this
+	// sign-in (the account may have been created with another spelling).
 	User        User
 	ChallengeID string
 	Type        PasswordlessType
@@ -202,11 +271,15 @@ type Login struct {
 	Method      string // "code" or "link"
 }
 
-// VerifyCode checks a code against the challenge id. A right code
-// consumes the challenge; a wrong one counts against both the challenge and
-// the address.
-func (s *Service) VerifyCode(ctx context.Context, id, code string) (_ *Login, err error) {
+// VerifyCode checks a code against the challenge id. A right code uses
+// the challenge; a wrong one counts against the challenge, the address
+// and the requester. Each wrong code takes its unit of the caps before it
+// is judged, so racing guesses cannot pass them.
+func (s *Service) VerifyCode(ctx context.Context, id, code string, caller Caller) (_ *Login, err error) {
 	defer s.countFailure(ctx, "code", id, &err)
+	if s.upstream != nil {
+		return s.verifyUpstream(ctx, id, code, "", caller)
+	}
 	if err := checkChallengeID(id); err != nil {
 		return nil, err
 	}
@@ -218,45 +291,50 @@ func (s *Service) VerifyCode(ctx context.Context, id, code string) (_ *Login, er
 		return nil, Errorf(CodeInvalidCode, "The code is the %d digits from the email.", s.cfg.CodeLength)
 	}
 	now := s.clock.Now()
-	c, err := s.store.Challenge(ctx, id, now)
+	c, err := s.liveChallenge(ctx, id, caller, now)
 	if err != nil {
 		return nil, storeError("verify code", err)
 	}
 	if !c.Type.HasCode() {
 		return nil, Errorf(CodeInvalidRequest, "This sign-in has no code; use the link in the email.")
 	}
-	failKey := "fail:" + s.keys.EmailKey(c.Email)
-	d, err := s.limiter.Peek(ctx, failKey, s.cfg.EmailFailureLimit, s.cfg.EmailFailureWindow, now)
-	if err != nil {
-		return nil, storeError("check failures", err)
+	if c.Attempts >= s.cfg.MaxAttempts {
+		return nil, tooManyAttempts()
 	}
-	if !d.Allowed {
-		s.cfg.Auditor.Audit(ctx, Event{Kind: EventRateLimited, Email: c.Email, ChallengeID: id, Method: "email_failures"})
-		return nil, tooManyAttempts().WithDetail("retryAfter", Seconds(d.Reset))
-	}
-	a, err := s.store.AttemptCode(ctx, id, s.keys.codeHashes(id, code), s.cfg.MaxAttempts, now)
+	addr, err := s.addressKey(ctx, c.Email)
 	if err != nil {
+		return nil, err
+	}
+	held, err := s.reserve(ctx, now, c.Email, func(wait time.Duration) *Error {
+		return tooManyAttempts().WithDetail("retryAfter", Seconds(wait))
+	}, s.failureLimits(addr, c)...)
+	if err != nil {
+		return nil, err
+	}
+	verdict, c, err := s.attemptCode(ctx, id, caller, s.keys.codeHashes(id, code), now)
+	if err != nil {
+		s.release(ctx, held)
 		return nil, storeError("attempt code", err)
 	}
-	switch a.Outcome {
-	case Accepted:
-		return s.login(ctx, a.Challenge, "code")
-	case Locked:
+	switch verdict {
+	case accepted:
+		s.release(ctx, held)
+		return s.login(ctx, c, "code")
+	case locked:
+		s.release(ctx, held)
 		s.cfg.Auditor.Audit(ctx, Event{Kind: EventChallengeLocked, Email: c.Email, ChallengeID: id})
 		return nil, tooManyAttempts()
 	}
-	if _, err := s.limiter.Take(ctx, failKey, s.cfg.EmailFailureLimit, s.cfg.EmailFailureWindow, now); err != nil {
-		return nil, storeError("count failure", err)
-	}
 	s.cfg.Auditor.Audit(ctx, Event{Kind: EventWrongCode, Email: c.Email, ChallengeID: id})
-	if a.AttemptsLeft == 0 {
+	left := s.cfg.MaxAttempts - c.Attempts
+	if left == 0 {
 		s.cfg.Auditor.Audit(ctx, Event{Kind: EventChallengeLocked, Email: c.Email, ChallengeID: id})
 	}
 	msg := "That code is not right. Check the email and try again."
-	if a.AttemptsLeft == 0 {
+	if left == 0 {
 		msg = "That code is not right, and that was the last try. Request a new sign-in email."
 	}
-	return nil, Errorf(CodeInvalidCode, "%s", msg).WithDetail("attemptsRemaining", a.AttemptsLeft)
+	return nil, Errorf(CodeInvalidCode, "%s", msg).WithDetail("attemptsRemaining", left)
 }
 
 // LinkProof is what a browser presents with a magic link.
@@ -268,6 +346,7 @@ type LinkProof struct {
 	// API): there is no browser, so same-browser enforcement is the app's
 	// business, not the engine's.
 	ServerSide bool
+	Caller     Caller
 }
 
 // LinkStatus says what opening a magic link would do, without doing it.
@@ -277,11 +356,17 @@ type LinkStatus struct {
 	// Allowed reports whether the link may complete here (false only when
 	// same-browser links are enforced and this is another browser).
 	Allowed bool
+	// Email is the address the link signs in (for the confirm page to
+	// show, masked); empty when not known.
+	Email string
 }
 
 // InspectLink reports whether a magic link is usable, consuming nothing
 // (mail scanners follow links).
 func (s *Service) InspectLink(ctx context.Context, p LinkProof) (LinkStatus, error) {
+	if s.upstream != nil {
+		return s.inspectUpstream(p), nil
+	}
 	c, err := s.linkChallenge(ctx, p)
 	if ErrorCode(err) == CodeExpired {
 		return LinkStatus{}, nil
@@ -290,20 +375,23 @@ func (s *Service) InspectLink(ctx context.Context, p LinkProof) (LinkStatus, err
 		return LinkStatus{}, err
 	}
 	same := s.keys.bindingMatches(c.BindingHash, p.Binding)
-	return LinkStatus{Valid: true, SameBrowser: same, Allowed: same || !s.cfg.SameBrowser}, nil
+	return LinkStatus{Valid: true, SameBrowser: same, Allowed: same || !s.cfg.SameBrowser, Email: c.Email}, nil
 }
 
-// VerifyLink consumes the challenge of a magic link.
+// VerifyLink uses the challenge of a magic link.
 func (s *Service) VerifyLink(ctx context.Context, p LinkProof) (_ *Login, err error) {
 	defer s.countFailure(ctx, "link", p.ChallengeID, &err)
+	if s.upstream != nil {
+		return s.verifyLinkUpstream(ctx, p)
+	}
 	c, err := s.linkChallenge(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	if s.cfg.SameBrowser && !p.ServerSide && !s.keys.bindingMatches(c.BindingHash, p.Binding) {
-		return nil, Errorf(CodeDifferentBrowser, "This link works only in the browser where you asked for it. Type the code from the email instead.")
+		return nil, differentBrowser()
 	}
-	c, err = s.store.ConsumeLink(ctx, c.ID, c.TokenHash, s.clock.Now())
+	c, err = s.consumeLink(ctx, c.ID, c.TokenHash, s.clock.Now())
 	if err != nil {
 		return nil, storeError("consume link", err)
 	}
@@ -311,30 +399,62 @@ func (s *Service) VerifyLink(ctx context.Context, p LinkProof) (_ *Login, err er
 }
 
 func (s *Service) linkChallenge(ctx context.Context, p LinkProof) (*Challenge, error) {
-	if p.Token == "" {
-		return nil, FieldError("link_token", "is required")
-	}
-	if len(p.Token) > MaxLinkTokenLength || len(p.ChallengeID) > MaxChallengeIDLength {
-		return nil, Errorf(CodeInvalidRequest, "The link is malformed.")
+	if err := checkLinkProof(p); err != nil {
+		return nil, err
 	}
 	if !validToken(p.Token, linkTokenBytes) {
 		return nil, expired()
 	}
 	now := s.clock.Now()
 	for _, h := range s.keys.tokenHashes(p.Token) {
-		c, err := s.store.ChallengeByToken(ctx, h, now)
+		c, err := s.challengeByToken(ctx, h, now)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, storeError("find link", err)
 		}
-		if p.ChallengeID != "" && p.ChallengeID != c.ID {
+		if (p.ChallengeID != "" && p.ChallengeID != c.ID) || c.ClientID != p.Caller.ClientID {
 			return nil, expired()
 		}
 		return c, nil
 	}
 	return nil, expired()
+}
+
+func checkLinkProof(p LinkProof) error {
+	if p.Token == "" {
+		return FieldError("link_token", "is required")
+	}
+	if len(p.Token) > MaxLinkTokenLength || len(p.ChallengeID) > MaxChallengeIDLength {
+		return Errorf(CodeInvalidRequest, "The link is malformed.")
+	}
+	return nil
+}
+
+// ChallengeStatus is what the browser that asked for a mail may learn of
+// its challenge: whether it is still pending, or was used (in another tab
+// or on another device).
+type ChallengeStatus struct {
+	Pending bool
+	Used    bool
+}
+
+// Status reports the state of challenge id to the browser holding
+// binding; any other browser learns nothing (the answer is expired).
+func (s *Service) Status(ctx context.Context, id, binding string) (ChallengeStatus, error) {
+	if err := checkChallengeID(id); err != nil {
+		return ChallengeStatus{}, err
+	}
+	now := s.clock.Now()
+	c, err := s.challenge(ctx, id, now)
+	if err != nil {
+		return ChallengeStatus{}, storeError("challenge status", err)
+	}
+	if c.ClientID != "" || !s.keys.bindingMatches(c.BindingHash, binding) {
+		return ChallengeStatus{}, expired()
+	}
+	return ChallengeStatus{Pending: c.Live(now), Used: !c.UsedAt.IsZero()}, nil
 }
 
 // countFailure records a failed sign-in attempt by its reason, for the
@@ -346,98 +466,39 @@ func (s *Service) countFailure(ctx context.Context, method, id string, errp *err
 	}
 }
 
+// login turns a used challenge into a signed-in user: the one place where
+// users are created and successful sign-ins are audited, whoever judged
+// the proof (this engine or an upstream provider).
 func (s *Service) login(ctx context.Context, c *Challenge, method string) (*Login, error) {
 	if !s.domainAllowed(c.Email) {
 		// Unreachable while such challenges hold no hashes; kept so that
 		// the allow-list never rests on one line alone.
 		return nil, expired()
 	}
-	uid, err := randomToken(s.cfg.Random, userIDBytes)
+	now := s.clock.Now()
+	if !c.ReservedAt.IsZero() && c.ClientID == "" {
+		// The mail reached someone who signed in: it no longer counts
+		// against the requester's budget of unconfirmed mail.
+		s.release(ctx, &reservation{at: c.ReservedAt, taken: []limit{s.unconfirmedMailLimit(c.Requester)}})
+	}
+	u, err := s.ensureUser(ctx, c.Email, now)
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.store.EnsureUser(ctx, User{ID: "usr_" + uid, Email: c.Email, CreatedAt: s.clock.Now()})
-	if err != nil {
-		return nil, storeError("ensure user", err)
+	if u.Disabled {
+		s.cfg.Auditor.Audit(ctx, Event{Kind: EventLoginFailed, Email: c.Email, UserID: u.ID, ChallengeID: c.ID, Method: method, Reason: CodeExpired})
+		return nil, expired()
 	}
 	s.cfg.Auditor.Audit(ctx, Event{Kind: EventLoginSucceeded, Email: c.Email, UserID: u.ID, ChallengeID: c.ID, Method: method})
-	return &Login{User: u, ChallengeID: c.ID, Type: c.Type, Template: c.Template, State: c.State, RedirectTo: c.RedirectTo, Method: method}, nil
-}
-
-// StartSession opens a new session for u and returns its token, which only
-// the caller ever sees. Every login gets a new token (no fixation).
-func (s *Service) StartSession(ctx context.Context, u User) (string, *Session, error) {
-	token, err := randomToken(s.cfg.Random, sessionTokenBytes)
-	if err != nil {
-		return "", nil, err
-	}
-	now := s.clock.Now()
-	sess := &Session{
-		ID:          SessionID(token),
-		UserID:      u.ID,
-		Email:       u.Email,
-		CreatedAt:   now,
-		LastSeenAt:  now,
-		ExpiresAt:   now.Add(s.cfg.SessionLifetime),
-		IdleTimeout: s.cfg.SessionIdleTimeout,
-	}
-	if err := s.store.CreateSession(ctx, sess); err != nil {
-		return "", nil, storeError("create session", err)
-	}
-	return token, sess, nil
-}
-
-// Authenticate returns the live session of token. It records use at most
-// once a minute, so the common case is a single store read.
-func (s *Service) Authenticate(ctx context.Context, token string) (*Session, error) {
-	if !validToken(token, sessionTokenBytes) {
-		return nil, unauthorized()
-	}
-	now := s.clock.Now()
-	sess, err := s.store.Session(ctx, SessionID(token), now)
-	if errors.Is(err, ErrNotFound) {
-		return nil, unauthorized()
-	}
-	if err != nil {
-		return nil, storeError("find session", err)
-	}
-	if now.Sub(sess.LastSeenAt) >= s.touchInterval() {
-		// A failed touch only shortens the idle deadline; the read succeeded.
-		if err := s.store.TouchSession(ctx, sess.ID, now); err == nil {
-			sess.LastSeenAt = now
-		}
-	}
-	return sess, nil
-}
-
-func (s *Service) touchInterval() time.Duration {
-	return min(s.cfg.SessionIdleTimeout/20, time.Minute)
-}
-
-// Logout ends the session of token, or every session of its user.
-func (s *Service) Logout(ctx context.Context, token string, everywhere bool) error {
-	sess, err := s.Authenticate(ctx, token)
-	if err != nil {
-		return err
-	}
-	if everywhere {
-		if _, err := s.store.DeleteUserSessions(ctx, sess.UserID); err != nil {
-			return storeError("delete sessions", err)
-		}
-		s.cfg.Auditor.Audit(ctx, Event{Kind: EventLogoutEverywhere, Email: sess.Email, UserID: sess.UserID})
-		return nil
-	}
-	if err := s.store.DeleteSession(ctx, sess.ID); err != nil {
-		return storeError("delete session", err)
-	}
-	s.cfg.Auditor.Audit(ctx, Event{Kind: EventLogout, Email: sess.Email, UserID: sess.UserID})
-	return nil
+	signedIn := *u
+	signedIn.Email = c.Email
+	return &Login{User: signedIn, ChallengeID: c.ID, Type: c.Type, Template: c.Template, State: c.State, RedirectTo: c.RedirectTo, Method: method}, nil
 }
 
 // Ping reports whether the store answers.
 func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
 
-func (s *Service) secrets(id string) (code, token string, err error) {
+func (s *Service) secrets() (code, token string, err error) {
 	if s.cfg.Type.HasCode() {
 		if code, err = randomCode(s.cfg.Random, s.cfg.CodeLength); err != nil {
 			return "", "", err
@@ -477,6 +538,7 @@ func (s *Service) mail(ctx context.Context, c *Challenge, code, token string, su
 		Expiry:            c.ExpiresAt.Sub(c.SentAt),
 		ExpiresAt:         c.ExpiresAt,
 		TemplateVariables: c.TemplateVariables,
+		Locale:            c.Locale,
 	}
 	if token != "" {
 		m.Link = linkWithToken(c.LinkURL, token, c.ID)
@@ -509,18 +571,6 @@ func linkWithToken(base, token, id string) string {
 
 func (s *Service) domainAllowed(email string) bool {
 	return len(s.cfg.AllowedDomains) == 0 || slices.Contains(s.cfg.AllowedDomains, EmailDomain(email))
-}
-
-func (s *Service) take(ctx context.Context, key string, limit int, window time.Duration, now time.Time, email string) error {
-	d, err := s.limiter.Take(ctx, key, limit, window, now)
-	if err != nil {
-		return storeError("rate limit", err)
-	}
-	if !d.Allowed {
-		s.cfg.Auditor.Audit(ctx, Event{Kind: EventRateLimited, Email: email, Method: "email_send"})
-		return RateLimited(d.Reset)
-	}
-	return nil
 }
 
 // CleanCode removes the spaces and hyphens people type or paste inside a
@@ -572,18 +622,20 @@ func isDigits(s string) bool {
 	return true
 }
 
-// storeError turns ErrNotFound into the expired error a caller should see
-// and wraps anything else once with the operation.
+// storeError turns ErrNotFound into the expired error a caller should see,
+// an unreachable store into unavailable, and wraps anything else once
+// with the operation.
 func storeError(op string, err error) error {
-	if errors.Is(err, ErrNotFound) {
-		return expired()
-	}
-	if errors.Is(err, ErrLocked) {
-		return tooManyAttempts()
-	}
 	var e *Error
-	if errors.As(err, &e) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return expired()
+	case errors.Is(err, errLocked):
+		return tooManyAttempts()
+	case errors.As(err, &e):
 		return err
+	case errors.Is(err, kv.ErrUnavailable):
+		return Unavailable(op, err)
 	}
 	return fmt.Errorf("auth: %s: %w", op, err)
 }
@@ -601,6 +653,10 @@ func expired() *Error {
 
 func tooManyAttempts() *Error {
 	return Errorf(CodeTooManyAttempts, "Too many wrong codes. Request a new sign-in email.")
+}
+
+func differentBrowser() *Error {
+	return Errorf(CodeDifferentBrowser, "This link works only in the browser where you asked for it. Type the code from the email instead.")
 }
 
 func unauthorized() *Error { return Errorf(CodeUnauthorized, "You are not signed in.") }

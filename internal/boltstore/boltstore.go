@@ -1,19 +1,27 @@
-// Package boltstore keeps Latch's state in one bbolt file: the embedded,
+// Package boltstore is a kv.Store in one bbolt file: the embedded,
 // persistent default for a single process.
 //
-// Writes go through bbolt's Batch, so concurrent logins share one fsync
-// (group commit) instead of queueing for the disk. Every expiring record
-// also has an entry in an expiry index ordered by deadline, which a
+// Writes go through bbolt's Batch, so concurrent writers share one fsync
+// (group commit) instead of queueing for the disk. Every record with an
+// expiry also has an entry in an index ordered by deadline, which a
 // background sweeper walks from the front, so cleanup costs what expired
 // and not what is stored.
+//
+// # Layout
+//
+//	kv         key → expiry (8 bytes, Unix ms, 0 = never) ‖ value
+//	kv_sets    set key ‖ 0x00 ‖ member → expiry (8 bytes)
+//	kv_expiry  deadline (8 bytes) ‖ kind ('r' record, 'm' member) ‖ key[‖ 0x00 ‖ member] → empty
+//
+// Keys are printable ASCII (the kv contract), so 0x00 never occurs in one.
+// The buckets of the release before (challenges, sessions, users, …) are
+// read once by Legacy and removed by DropLegacy; see legacy.go.
 package boltstore
 
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,30 +32,21 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/kv"
 )
 
-var (
-	_ auth.Store   = (*Store)(nil)
-	_ auth.Limiter = (*Store)(nil)
-)
+var _ kv.Store = (*Store)(nil)
 
 var (
-	bucketChallenges   = []byte("challenges")
-	bucketTokens       = []byte("tokens")
-	bucketSessions     = []byte("sessions")
-	bucketUserSessions = []byte("user_sessions")
-	bucketUsers        = []byte("users")
-	bucketLimits       = []byte("limits")
-	bucketExpiry       = []byte("expiry")
-	allBuckets         = [][]byte{bucketChallenges, bucketTokens, bucketSessions, bucketUserSessions, bucketUsers, bucketLimits, bucketExpiry}
+	bucketKV     = []byte("kv")
+	bucketSets   = []byte("kv_sets")
+	bucketExpiry = []byte("kv_expiry")
 )
 
 // Kinds of expiry-index entries.
 const (
-	kindChallenge byte = 'c'
-	kindSession   byte = 's'
-	kindLimit     byte = 'l'
+	kindRecord byte = 'r'
+	kindMember byte = 'm'
 )
 
 // Options tune a Store. Zero values take the defaults.
@@ -55,12 +54,16 @@ type Options struct {
 	// SweepInterval is how often expired records are removed (1m).
 	SweepInterval time.Duration
 	// Clock tells the sweeper the time (the system clock).
-	Clock auth.Clock
+	Clock interface{ Now() time.Time }
 	// Logger reports sweeper failures (slog.Default()).
 	Logger *slog.Logger
 }
 
-// Store is an auth.Store and auth.Limiter in a bbolt file.
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Store is a kv.Store in a bbolt file.
 type Store struct {
 	db     *bolt.DB
 	opts   Options
@@ -78,7 +81,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.SweepInterval = time.Minute
 	}
 	if opts.Clock == nil {
-		opts.Clock = auth.SystemClock{}
+		opts.Clock = systemClock{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -86,7 +89,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("boltstore: create data dir: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: 2 * time.Second,
 		// The free list is kept as a hash map, so commits allocate pages
 		// in constant time. It is written at every commit (bbolt's
@@ -94,12 +98,15 @@ func Open(dir string, opts Options) (*Store, error) {
 		// it, which with a million sessions holds ~0.7 GB as RSS.
 		FreelistType: bolt.FreelistMapType,
 	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("boltstore: %s is locked by another process (is Latch already running with this DATA_DIR?)", path)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("boltstore: open %s: %w", filepath.Join(dir, FileName), err)
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
+		for _, b := range [][]byte{bucketKV, bucketSets, bucketExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -131,466 +138,338 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Ping checks that the database is open.
+// Ping checks that the database is open and readable.
 func (s *Store) Ping(context.Context) error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketChallenges) == nil {
-			return errors.New("boltstore: buckets missing")
+	return s.view("ping", func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketKV) == nil {
+			return errors.New("buckets missing")
 		}
 		return nil
 	})
 }
 
-// update runs fn in a batched write transaction. fn may run more than
-// once, so it must set its results afresh each time.
-// A failed transaction means the file cannot serve (a full disk, an I/O
-// error, a closed database): callers answer 503, not 500.
+// update runs fn in a batched write transaction; fn may run more than
+// once. A failed transaction means the file cannot serve (a full disk, an
+// I/O error, a closed database): callers answer 503, not 500.
 func (s *Store) update(op string, fn func(tx *bolt.Tx) error) error {
 	if err := s.db.Batch(fn); err != nil {
-		return auth.Unavailable("boltstore: "+op, err)
+		return kv.Unavailable("boltstore: "+op, err)
 	}
 	return nil
 }
 
 func (s *Store) view(op string, fn func(tx *bolt.Tx) error) error {
 	if err := s.db.View(fn); err != nil {
-		if errors.Is(err, auth.ErrNotFound) {
-			return err
-		}
-		return auth.Unavailable("boltstore: "+op, err)
+		return kv.Unavailable("boltstore: "+op, err)
 	}
 	return nil
 }
 
-// expiryKey orders index entries by deadline, then kind and id.
-func expiryKey(deadline time.Time, kind byte, id []byte) []byte {
-	k := make([]byte, 9, 9+len(id))
-	binary.BigEndian.PutUint64(k, uint64(deadline.UnixNano()))
+func ms(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return uint64(max(1, t.UnixMilli()))
+}
+
+// live reports whether a stored expiry (ms, 0 = never) is after now.
+func live(exp uint64, now time.Time) bool { return exp == 0 || int64(exp) > now.UnixMilli() }
+
+func expiryKey(exp uint64, kind byte, key []byte) []byte {
+	k := make([]byte, 9, 9+len(key))
+	binary.BigEndian.PutUint64(k, exp)
 	k[8] = kind
-	return append(k, id...)
+	return append(k, key...)
 }
 
-func putExpiry(tx *bolt.Tx, deadline time.Time, kind byte, id []byte) error {
-	return tx.Bucket(bucketExpiry).Put(expiryKey(deadline, kind, id), nil)
-}
-
-func deleteExpiry(tx *bolt.Tx, deadline time.Time, kind byte, id []byte) error {
-	return tx.Bucket(bucketExpiry).Delete(expiryKey(deadline, kind, id))
-}
-
-// --- challenges
-
-func getChallenge(tx *bolt.Tx, id string) (*auth.Challenge, error) {
-	v := tx.Bucket(bucketChallenges).Get([]byte(id))
-	if v == nil {
-		return nil, auth.ErrNotFound
+// getRecord returns the stored expiry and value of key; ok is false when
+// there is none (expired or not).
+func getRecord(tx *bolt.Tx, key string) (exp uint64, value []byte, ok bool) {
+	v := tx.Bucket(bucketKV).Get([]byte(key))
+	if len(v) < 8 {
+		return 0, nil, false
 	}
-	var c auth.Challenge
-	if err := json.Unmarshal(v, &c); err != nil {
-		return nil, fmt.Errorf("decode challenge: %w", err)
-	}
-	return &c, nil
+	return binary.BigEndian.Uint64(v), v[8:], true
 }
 
-func liveChallenge(tx *bolt.Tx, id string, now time.Time) (*auth.Challenge, error) {
-	c, err := getChallenge(tx, id)
+func putRecord(tx *bolt.Tx, key string, value []byte, expires, now time.Time) error {
+	if err := deleteRecord(tx, key); err != nil {
+		return err
+	}
+	exp := ms(expires)
+	if !live(exp, now) {
+		return nil
+	}
+	v := make([]byte, 8, 8+len(value))
+	binary.BigEndian.PutUint64(v, exp)
+	if err := tx.Bucket(bucketKV).Put([]byte(key), append(v, value...)); err != nil {
+		return err
+	}
+	if exp == 0 {
+		return nil
+	}
+	return tx.Bucket(bucketExpiry).Put(expiryKey(exp, kindRecord, []byte(key)), nil)
+}
+
+func deleteRecord(tx *bolt.Tx, key string) error {
+	exp, _, ok := getRecord(tx, key)
+	if !ok {
+		return nil
+	}
+	if exp != 0 {
+		if err := tx.Bucket(bucketExpiry).Delete(expiryKey(exp, kindRecord, []byte(key))); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketKV).Delete([]byte(key))
+}
+
+// Get returns the live record at key with one read transaction.
+func (s *Store) Get(_ context.Context, key string, now time.Time) ([]byte, error) {
+	var out []byte
+	found := false
+	err := s.view("get", func(tx *bolt.Tx) error {
+		exp, v, ok := getRecord(tx, key)
+		if ok && live(exp, now) {
+			found, out = true, bytes.Clone(v)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !c.Live(now) {
-		return nil, auth.ErrNotFound
+	if !found {
+		return nil, kv.ErrNotFound
 	}
-	return c, nil
+	if out == nil {
+		out = []byte{}
+	}
+	return out, nil
 }
 
-func putChallenge(tx *bolt.Tx, c *auth.Challenge) error {
-	v, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketChallenges).Put([]byte(c.ID), v)
+// Put writes value at key until expires.
+func (s *Store) Put(_ context.Context, key string, value []byte, expires, now time.Time) error {
+	return s.update("put", func(tx *bolt.Tx) error { return putRecord(tx, key, value, expires, now) })
 }
 
-func deleteChallenge(tx *bolt.Tx, c *auth.Challenge) error {
-	if err := tx.Bucket(bucketChallenges).Delete([]byte(c.ID)); err != nil {
-		return err
-	}
-	if c.TokenHash != nil {
-		if err := tx.Bucket(bucketTokens).Delete(c.TokenHash); err != nil {
+// Delete removes the record or the set at key.
+func (s *Store) Delete(_ context.Context, key string) error {
+	return s.update("delete", func(tx *bolt.Tx) error {
+		if err := deleteRecord(tx, key); err != nil {
 			return err
 		}
-	}
-	return deleteExpiry(tx, c.ExpiresAt, kindChallenge, []byte(c.ID))
+		return deleteSet(tx, key)
+	})
 }
 
-// CreateChallenge stores c and indexes its token and expiry.
-func (s *Store) CreateChallenge(_ context.Context, c *auth.Challenge) error {
-	return s.update("create challenge", func(tx *bolt.Tx) error {
-		if err := putChallenge(tx, c); err != nil {
-			return err
-		}
-		if c.TokenHash != nil {
-			if err := tx.Bucket(bucketTokens).Put(c.TokenHash, []byte(c.ID)); err != nil {
-				return err
+// fnError carries an update function's own error out of the transaction,
+// so that it is returned as is and not as an outage.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// Update runs fn inside one write transaction.
+func (s *Store) Update(_ context.Context, key string, now time.Time, fn func([]byte) (kv.Change, error)) error {
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		var cur []byte
+		if exp, v, ok := getRecord(tx, key); ok && live(exp, now) {
+			cur = bytes.Clone(v)
+			if cur == nil {
+				cur = []byte{}
 			}
 		}
-		return putExpiry(tx, c.ExpiresAt, kindChallenge, []byte(c.ID))
-	})
-}
-
-// Challenge returns the live challenge id.
-func (s *Store) Challenge(_ context.Context, id string, now time.Time) (*auth.Challenge, error) {
-	var c *auth.Challenge
-	err := s.view("get challenge", func(tx *bolt.Tx) (err error) {
-		c, err = liveChallenge(tx, id, now)
-		return err
-	})
-	return c, err
-}
-
-// ChallengeByToken returns the live challenge whose link hashes to tokenHash.
-func (s *Store) ChallengeByToken(_ context.Context, tokenHash []byte, now time.Time) (*auth.Challenge, error) {
-	var c *auth.Challenge
-	err := s.view("get challenge by token", func(tx *bolt.Tx) (err error) {
-		id := tx.Bucket(bucketTokens).Get(tokenHash)
-		if id == nil {
-			return auth.ErrNotFound
-		}
-		c, err = liveChallenge(tx, string(id), now)
-		return err
-	})
-	return c, err
-}
-
-// changeChallenge runs fn on the live challenge id inside a batched write
-// transaction. fn returns a verdict for the caller (ErrLocked, ErrNotFound)
-// that keeps the transaction, or an error that aborts it. A missing or
-// expired challenge is the verdict ErrNotFound without calling fn. fn may
-// run more than once (see update), so it must set its results afresh.
-func (s *Store) changeChallenge(op, id string, now time.Time, fn func(tx *bolt.Tx, c *auth.Challenge) (verdict, err error)) error {
-	var verdict error
-	err := s.update(op, func(tx *bolt.Tx) error {
-		c, err := liveChallenge(tx, id, now)
-		if errors.Is(err, auth.ErrNotFound) {
-			verdict = err
-			return nil
-		}
+		c, err := fn(cur)
 		if err != nil {
-			return err
+			return fnError{err}
 		}
-		verdict, err = fn(tx, c)
-		return err
+		switch c.Op {
+		case kv.Write:
+			return putRecord(tx, key, c.Value, c.Expires, now)
+		case kv.Remove:
+			return deleteRecord(tx, key)
+		}
+		return nil
 	})
+	var fe fnError
+	if errors.As(err, &fe) {
+		return fe.err
+	}
 	if err != nil {
-		return err
-	}
-	return verdict
-}
-
-// AttemptCode judges one code inside a write transaction.
-func (s *Store) AttemptCode(_ context.Context, id string, candidates [][]byte, maxAttempts int, now time.Time) (auth.Attempt, error) {
-	var a auth.Attempt
-	err := s.changeChallenge("attempt code", id, now, func(tx *bolt.Tx, c *auth.Challenge) (error, error) {
-		if c.Attempts >= maxAttempts {
-			a = auth.Attempt{Outcome: auth.Locked, Challenge: c}
-			return nil, nil
-		}
-		match := 0
-		for _, h := range candidates {
-			match |= subtle.ConstantTimeCompare(c.CodeHash, h)
-		}
-		if match == 1 && len(c.CodeHash) > 0 {
-			a = auth.Attempt{Outcome: auth.Accepted, Challenge: c, AttemptsLeft: maxAttempts - c.Attempts}
-			return nil, deleteChallenge(tx, c)
-		}
-		c.Attempts++
-		a = auth.Attempt{Outcome: auth.Rejected, Challenge: c, AttemptsLeft: maxAttempts - c.Attempts}
-		return nil, putChallenge(tx, c)
-	})
-	if err != nil {
-		return auth.Attempt{}, err
-	}
-	return a, nil
-}
-
-// ConsumeLink consumes the challenge id if tokenHash matches its link.
-func (s *Store) ConsumeLink(_ context.Context, id string, tokenHash []byte, now time.Time) (*auth.Challenge, error) {
-	var consumed *auth.Challenge
-	err := s.changeChallenge("consume link", id, now, func(tx *bolt.Tx, c *auth.Challenge) (error, error) {
-		if len(c.TokenHash) == 0 || subtle.ConstantTimeCompare(c.TokenHash, tokenHash) != 1 {
-			return auth.ErrNotFound, nil
-		}
-		consumed = c
-		return nil, deleteChallenge(tx, c)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return consumed, nil
-}
-
-// RenewChallenge replaces the code and link of the challenge id.
-func (s *Store) RenewChallenge(_ context.Context, id string, r auth.Renewal, maxAttempts int, now time.Time) (*auth.Challenge, error) {
-	var renewed *auth.Challenge
-	err := s.changeChallenge("renew challenge", id, now, func(tx *bolt.Tx, c *auth.Challenge) (error, error) {
-		if c.Attempts >= maxAttempts {
-			return auth.ErrLocked, nil
-		}
-		if err := deleteChallenge(tx, c); err != nil {
-			return nil, err
-		}
-		c.CodeHash, c.TokenHash = r.CodeHash, r.TokenHash
-		c.Attempts, c.SentAt, c.ExpiresAt = 0, r.SentAt, r.ExpiresAt
-		if err := putChallenge(tx, c); err != nil {
-			return nil, err
-		}
-		if c.TokenHash != nil {
-			if err := tx.Bucket(bucketTokens).Put(c.TokenHash, []byte(c.ID)); err != nil {
-				return nil, err
-			}
-		}
-		renewed = c
-		return nil, putExpiry(tx, c.ExpiresAt, kindChallenge, []byte(c.ID))
-	})
-	if err != nil {
-		return nil, err
-	}
-	return renewed, nil
-}
-
-// --- sessions
-
-func userSessionKey(userID, sessionID string) []byte {
-	return append(append([]byte(userID), 0), sessionID...)
-}
-
-func getSession(tx *bolt.Tx, id string) (*auth.Session, error) {
-	v := tx.Bucket(bucketSessions).Get([]byte(id))
-	if v == nil {
-		return nil, auth.ErrNotFound
-	}
-	sess, err := decodeSession(v)
-	if err != nil {
-		return nil, fmt.Errorf("decode session: %w", err)
-	}
-	sess.ID = id
-	return sess, nil
-}
-
-func putSession(tx *bolt.Tx, sess *auth.Session) error {
-	return tx.Bucket(bucketSessions).Put([]byte(sess.ID), encodeSession(sess))
-}
-
-// CreateSession stores sess and indexes it by user and deadline.
-func (s *Store) CreateSession(_ context.Context, sess *auth.Session) error {
-	return s.update("create session", func(tx *bolt.Tx) error {
-		if err := putSession(tx, sess); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketUserSessions).Put(userSessionKey(sess.UserID, sess.ID), nil); err != nil {
-			return err
-		}
-		return putExpiry(tx, sess.Deadline(), kindSession, []byte(sess.ID))
-	})
-}
-
-// ImportSessions stores many sessions in one transaction each thousand,
-// for bulk loading (benchmarks at scale, migrations); what CreateSession
-// does for one.
-func (s *Store) ImportSessions(sessions []*auth.Session) error {
-	for len(sessions) > 0 {
-		n := min(len(sessions), 1000)
-		chunk := sessions[:n]
-		sessions = sessions[n:]
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, sess := range chunk {
-				if err := putSession(tx, sess); err != nil {
-					return err
-				}
-				if err := tx.Bucket(bucketUserSessions).Put(userSessionKey(sess.UserID, sess.ID), nil); err != nil {
-					return err
-				}
-				if err := putExpiry(tx, sess.Deadline(), kindSession, []byte(sess.ID)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("boltstore: import sessions: %w", err)
-		}
+		return kv.Unavailable("boltstore: update", err)
 	}
 	return nil
 }
 
-// Session returns the live session id with one read.
-func (s *Store) Session(_ context.Context, id string, now time.Time) (*auth.Session, error) {
-	var sess *auth.Session
-	err := s.view("get session", func(tx *bolt.Tx) (err error) {
-		sess, err = getSession(tx, id)
-		if err == nil && !sess.Live(now) {
-			err = auth.ErrNotFound
-		}
-		return err
-	})
-	return sess, err
+func getCounter(tx *bolt.Tx, key string, now time.Time) (kv.Counter, error) {
+	exp, v, ok := getRecord(tx, key)
+	if !ok || !live(exp, now) {
+		return kv.Counter{}, nil
+	}
+	return kv.DecodeCounter(v)
 }
 
-// TouchSession moves the session's last use and its expiry-index entry.
-func (s *Store) TouchSession(_ context.Context, id string, lastSeen time.Time) error {
-	var result error
-	err := s.update("touch session", func(tx *bolt.Tx) error {
-		result = nil
-		sess, err := getSession(tx, id)
-		if errors.Is(err, auth.ErrNotFound) || err == nil && !sess.Live(lastSeen) {
-			result = auth.ErrNotFound
+// Reserve takes one unit of the counter at key in one write transaction.
+// Counters persist, so a restart hands out no fresh quota.
+func (s *Store) Reserve(_ context.Context, key string, limit int, window time.Duration, now time.Time) (kv.Decision, error) {
+	var d kv.Decision
+	err := s.update("reserve", func(tx *bolt.Tx) error {
+		c, err := getCounter(tx, key, now)
+		if err != nil {
+			return err
+		}
+		c, d = c.Reserve(limit, window, now)
+		if !d.Allowed {
 			return nil
 		}
-		if err != nil || !lastSeen.After(sess.LastSeenAt) {
-			return err
-		}
-		if err := deleteExpiry(tx, sess.Deadline(), kindSession, []byte(id)); err != nil {
-			return err
-		}
-		sess.LastSeenAt = lastSeen
-		if err := putSession(tx, sess); err != nil {
-			return err
-		}
-		return putExpiry(tx, sess.Deadline(), kindSession, []byte(id))
+		return putRecord(tx, key, c.Encode(), c.Expires(window), now)
 	})
-	if err != nil {
-		return err
-	}
-	return result
+	return d, err
 }
 
-func deleteSession(tx *bolt.Tx, id string) error {
-	sess, err := getSession(tx, id)
-	if errors.Is(err, auth.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := tx.Bucket(bucketSessions).Delete([]byte(id)); err != nil {
-		return err
-	}
-	if err := tx.Bucket(bucketUserSessions).Delete(userSessionKey(sess.UserID, id)); err != nil {
-		return err
-	}
-	return deleteExpiry(tx, sess.Deadline(), kindSession, []byte(id))
+// Release gives back one unit taken at taken.
+func (s *Store) Release(_ context.Context, key string, window time.Duration, taken time.Time) error {
+	return s.update("release", func(tx *bolt.Tx) error {
+		exp, v, ok := getRecord(tx, key)
+		if !ok {
+			return nil
+		}
+		c, err := kv.DecodeCounter(v)
+		if err != nil {
+			return err
+		}
+		b := make([]byte, 8, 25)
+		binary.BigEndian.PutUint64(b, exp)
+		return tx.Bucket(bucketKV).Put([]byte(key), append(b, c.Release(window, taken).Encode()...))
+	})
 }
 
-// DeleteSession removes session id.
-func (s *Store) DeleteSession(_ context.Context, id string) error {
-	return s.update("delete session", func(tx *bolt.Tx) error { return deleteSession(tx, id) })
-}
-
-// DeleteUserSessions removes every session of userID.
-func (s *Store) DeleteUserSessions(_ context.Context, userID string) (int, error) {
+// Count reports the units held under key at now.
+func (s *Store) Count(_ context.Context, key string, window time.Duration, now time.Time) (int, error) {
 	var n int
-	err := s.update("delete user sessions", func(tx *bolt.Tx) error {
-		n = 0
-		prefix := append([]byte(userID), 0)
-		var ids []string
-		c := tx.Bucket(bucketUserSessions).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			ids = append(ids, string(k[len(prefix):]))
-		}
-		for _, id := range ids {
-			if err := deleteSession(tx, id); err != nil {
-				return err
-			}
-		}
-		n = len(ids)
-		return nil
+	err := s.view("count", func(tx *bolt.Tx) error {
+		c, err := getCounter(tx, key, now)
+		n = c.Count(window, now)
+		return err
 	})
 	return n, err
 }
 
-// --- users
+func memberKey(key, member string) []byte {
+	return append(append([]byte(key), 0), member...)
+}
 
-// EnsureUser returns the user of candidate.Email, creating it if needed.
-func (s *Store) EnsureUser(_ context.Context, candidate auth.User) (auth.User, error) {
-	var u auth.User
-	// Most sign-ins are by people already known: a read answers them
-	// without waiting for a commit. The write below checks again.
-	found := false
-	err := s.view("find user", func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketUsers).Get([]byte(candidate.Email))
-		if v == nil {
+func deleteMember(tx *bolt.Tx, mk []byte) error {
+	b := tx.Bucket(bucketSets)
+	v := b.Get(mk)
+	if v == nil {
+		return nil
+	}
+	if exp := binary.BigEndian.Uint64(v); exp != 0 {
+		if err := tx.Bucket(bucketExpiry).Delete(expiryKey(exp, kindMember, mk)); err != nil {
+			return err
+		}
+	}
+	return b.Delete(mk)
+}
+
+func deleteSet(tx *bolt.Tx, key string) error {
+	prefix := memberKey(key, "")
+	var found [][]byte
+	c := tx.Bucket(bucketSets).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		found = append(found, bytes.Clone(k))
+	}
+	for _, mk := range found {
+		if err := deleteMember(tx, mk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddMember puts member into the set at key until expires.
+func (s *Store) AddMember(_ context.Context, key, member string, expires, now time.Time) error {
+	return s.update("add member", func(tx *bolt.Tx) error {
+		mk := memberKey(key, member)
+		if err := deleteMember(tx, mk); err != nil {
+			return err
+		}
+		exp := ms(expires)
+		if !live(exp, now) {
 			return nil
 		}
-		found = true
-		return json.Unmarshal(v, &u)
-	})
-	if err != nil || found {
-		u.Email = candidate.Email
-		return u, err
-	}
-	err = s.update("ensure user", func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUsers)
-		if v := b.Get([]byte(candidate.Email)); v != nil {
-			return json.Unmarshal(v, &u)
+		if err := tx.Bucket(bucketSets).Put(mk, binary.BigEndian.AppendUint64(nil, exp)); err != nil {
+			return err
 		}
-		u = candidate
-		v, err := json.Marshal(userRecord{ID: u.ID, CreatedAt: u.CreatedAt})
+		if exp == 0 {
+			return nil
+		}
+		return tx.Bucket(bucketExpiry).Put(expiryKey(exp, kindMember, mk), nil)
+	})
+}
+
+// RemoveMember takes member out of the set at key.
+func (s *Store) RemoveMember(_ context.Context, key, member string) error {
+	return s.update("remove member", func(tx *bolt.Tx) error { return deleteMember(tx, memberKey(key, member)) })
+}
+
+// Members returns the live members of the set at key.
+func (s *Store) Members(_ context.Context, key string, now time.Time) ([]string, error) {
+	out := []string{}
+	err := s.view("members", func(tx *bolt.Tx) error {
+		prefix := memberKey(key, "")
+		c := tx.Bucket(bucketSets).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(v) == 8 && live(binary.BigEndian.Uint64(v), now) {
+				out = append(out, string(k[len(prefix):]))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// scanBatch is how many records one read transaction of Scan visits, so
+// that fn runs outside any transaction and may use the store.
+const scanBatch = 256
+
+// Scan calls fn with every live record under prefix, in key order.
+func (s *Store) Scan(_ context.Context, prefix string, now time.Time, fn func(string, []byte) error) error {
+	type pair struct {
+		k string
+		v []byte
+	}
+	after := []byte(prefix)
+	first := true
+	for {
+		var batch []pair
+		err := s.view("scan", func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketKV).Cursor()
+			k, v := c.Seek(after)
+			if !first && k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+			for ; k != nil && bytes.HasPrefix(k, []byte(prefix)) && len(batch) < scanBatch; k, v = c.Next() {
+				if len(v) >= 8 && live(binary.BigEndian.Uint64(v), now) {
+					batch = append(batch, pair{string(k), bytes.Clone(v[8:])})
+				}
+				after = bytes.Clone(k)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		return b.Put([]byte(candidate.Email), v)
-	})
-	u.Email = candidate.Email
-	return u, err
-}
-
-type userRecord struct {
-	ID        string    `json:"id"`
-	CreatedAt time.Time `json:"createdAt"`
-}
-
-// --- limiter
-
-// Take counts one event under key. Counts persist, so a restart does not
-// hand out fresh quota.
-func (s *Store) Take(_ context.Context, key string, limit int, window time.Duration, now time.Time) (auth.Decision, error) {
-	var d auth.Decision
-	err := s.update("rate limit", func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketLimits)
-		start := auth.WindowStart(now, window)
-		count := counterValue(b.Get([]byte(key)), start)
-		if count == 0 {
-			if err := putExpiry(tx, start.Add(window), kindLimit, []byte(key)); err != nil {
+		first = false
+		for _, p := range batch {
+			if err := fn(p.k, p.v); err != nil {
 				return err
 			}
 		}
-		count++
-		v := make([]byte, 16)
-		binary.BigEndian.PutUint64(v, uint64(start.UnixNano()))
-		binary.BigEndian.PutUint64(v[8:], uint64(count))
-		d = auth.NewDecision(count, limit, window, now)
-		return b.Put([]byte(key), v)
-	})
-	return d, err
-}
-
-// Peek reports the count under key without changing it.
-func (s *Store) Peek(_ context.Context, key string, limit int, window time.Duration, now time.Time) (auth.Decision, error) {
-	var d auth.Decision
-	err := s.view("rate limit peek", func(tx *bolt.Tx) error {
-		count := counterValue(tx.Bucket(bucketLimits).Get([]byte(key)), auth.WindowStart(now, window))
-		d = auth.PeekDecision(count, limit, window, now)
-		return nil
-	})
-	return d, err
-}
-
-// counterValue reads a stored counter; one from another window counts 0.
-func counterValue(v []byte, start time.Time) int {
-	if len(v) != 16 || int64(binary.BigEndian.Uint64(v)) != start.UnixNano() {
-		return 0
+		if len(batch) < scanBatch {
+			return nil
+		}
 	}
-	return int(binary.BigEndian.Uint64(v[8:]))
 }
 
 // --- sweeping
@@ -615,7 +494,8 @@ func (s *Store) sweepLoop() {
 // writer lock for long.
 const sweepBatch = 1000
 
-// Sweep removes records whose deadline is before now and reports how many.
+// Sweep removes records and members whose expiry is at or before now and
+// reports how many.
 func (s *Store) Sweep(now time.Time) (int, error) {
 	total := 0
 	for {
@@ -626,16 +506,13 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 			var keys [][]byte
 			c := idx.Cursor()
 			for k, _ := c.First(); k != nil && len(keys) < sweepBatch; k, _ = c.Next() {
-				if int64(binary.BigEndian.Uint64(k)) > now.UnixNano() {
+				if live(binary.BigEndian.Uint64(k), now) {
 					break
 				}
 				keys = append(keys, bytes.Clone(k))
 			}
 			for _, k := range keys {
-				if err := removeExpired(tx, k, now); err != nil {
-					return err
-				}
-				if err := idx.Delete(k); err != nil {
+				if err := removeExpired(tx, k); err != nil {
 					return err
 				}
 			}
@@ -652,35 +529,23 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 	}
 }
 
-func removeExpired(tx *bolt.Tx, k []byte, now time.Time) error {
-	id := string(k[9:])
+// removeExpired deletes what an expiry entry points at, if it still has
+// that expiry (a rewrite removes the old entry, so it always should).
+func removeExpired(tx *bolt.Tx, k []byte) error {
+	exp, target := binary.BigEndian.Uint64(k), k[9:]
 	switch k[8] {
-	case kindChallenge:
-		c, err := getChallenge(tx, id)
-		if errors.Is(err, auth.ErrNotFound) || err == nil && c.Live(now) {
-			return nil
+	case kindRecord:
+		if e, _, ok := getRecord(tx, string(target)); ok && e == exp {
+			if err := tx.Bucket(bucketKV).Delete(target); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
-		return deleteChallenge(tx, c)
-	case kindSession:
-		sess, err := getSession(tx, id)
-		if errors.Is(err, auth.ErrNotFound) || err == nil && sess.Live(now) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return deleteSession(tx, id)
-	case kindLimit:
-		// The entry marks the end of one window; the counter may already
-		// count a later one, which must stay.
-		b := tx.Bucket(bucketLimits)
-		v := b.Get([]byte(id))
-		if len(v) == 16 && int64(binary.BigEndian.Uint64(v)) < int64(binary.BigEndian.Uint64(k)) {
-			return b.Delete([]byte(id))
+	case kindMember:
+		if v := tx.Bucket(bucketSets).Get(target); len(v) == 8 && binary.BigEndian.Uint64(v) == exp {
+			if err := tx.Bucket(bucketSets).Delete(target); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	return tx.Bucket(bucketExpiry).Delete(k)
 }

@@ -2,17 +2,19 @@ package boltstore_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/auth/authtest"
 	"github.com/latch-auth/latch/internal/boltstore"
+	"github.com/latch-auth/latch/internal/kv"
+	"github.com/latch-auth/latch/internal/kv/kvtest"
 )
 
-func mustOpen(t *testing.T, dir string) *boltstore.Store {
+func mustOpen(t testing.TB, dir string) *boltstore.Store {
 	t.Helper()
-	s, err := boltstore.Open(dir, boltstore.Options{})
+	s, err := boltstore.Open(dir, boltstore.Options{Clock: fixed{kvtest.Epoch}, SweepInterval: time.Hour})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -20,27 +22,34 @@ func mustOpen(t *testing.T, dir string) *boltstore.Store {
 	return s
 }
 
+type fixed struct{ t time.Time }
+
+func (f fixed) Now() time.Time { return f.t }
+
 func TestConformance(t *testing.T) {
-	authtest.TestStore(t, func(t *testing.T) auth.Store { return mustOpen(t, t.TempDir()) })
-	authtest.TestLimiter(t, func(t *testing.T) auth.Limiter { return mustOpen(t, t.TempDir()) })
+	kvtest.Run(t, func(t *testing.T) kv.Store { return mustOpen(t, t.TempDir()) })
+	authtest.RunEngine(t, func(t *testing.T) kv.Store { return mustOpen(t, t.TempDir()) })
+}
+
+func BenchmarkBoltstore(b *testing.B) {
+	authtest.BenchmarkEngine(b, func(b *testing.B) kv.Store { return mustOpen(b, b.TempDir()) })
 }
 
 func TestSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
+	now := kvtest.Epoch
 	s, err := boltstore.Open(dir, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := authtest.NewChallenge(t, authtest.Epoch)
-	sess := authtest.NewSession(t, "usr_restart", authtest.Epoch)
-	if err := s.CreateChallenge(ctx, c); err != nil {
+	if err := s.Put(ctx, "r", []byte("kept"), now.Add(time.Hour), now); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateSession(ctx, sess); err != nil {
+	if err := s.AddMember(ctx, "set", "m", now.Add(time.Hour), now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Take(ctx, "send:x", 2, time.Minute, authtest.Epoch); err != nil {
+	if _, err := s.Reserve(ctx, "send:x", 2, time.Minute, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -48,114 +57,69 @@ func TestSurvivesRestart(t *testing.T) {
 	}
 
 	s = mustOpen(t, dir)
-	if got, err := s.Challenge(ctx, c.ID, authtest.Epoch); err != nil || got.Email != c.Email {
-		t.Fatalf("challenge after restart: %v, %v", got, err)
+	if v, err := s.Get(ctx, "r", now); err != nil || string(v) != "kept" {
+		t.Fatalf("record after restart: %q, %v", v, err)
 	}
-	if got, err := s.Session(ctx, sess.ID, authtest.Epoch); err != nil || got.UserID != sess.UserID {
-		t.Fatalf("session after restart: %v, %v", got, err)
+	if m, err := s.Members(ctx, "set", now); err != nil || len(m) != 1 {
+		t.Fatalf("set after restart: %v, %v", m, err)
 	}
-	if d, _ := s.Peek(ctx, "send:x", 2, time.Minute, authtest.Epoch); d.Remaining != 1 {
-		t.Fatalf("rate-limit count after restart: %+v, want 1 remaining", d)
+	if n, _ := s.Count(ctx, "send:x", time.Minute, now); n != 1 {
+		t.Fatalf("counter after restart holds %d, want 1", n)
 	}
 }
 
 func TestSweepRemovesOnlyExpired(t *testing.T) {
 	ctx := context.Background()
 	s := mustOpen(t, t.TempDir())
-	now := authtest.Epoch
-	old := authtest.NewChallenge(t, now)
-	fresh := authtest.NewChallenge(t, now.Add(10*time.Minute))
-	sess := authtest.NewSession(t, "usr_sweep", now) // idle deadline now+1h
-	for _, c := range []*auth.Challenge{old, fresh} {
-		if err := s.CreateChallenge(ctx, c); err != nil {
+	now := kvtest.Epoch
+	put := func(k string, exp time.Duration) {
+		t.Helper()
+		if err := s.Put(ctx, k, []byte("v"), now.Add(exp), now); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.CreateSession(ctx, sess); err != nil {
+	put("old", time.Minute)
+	put("fresh", time.Hour)
+	put("moved", time.Minute)
+	put("moved", 2*time.Hour) // a rewrite moves its expiry
+	if err := s.AddMember(ctx, "set", "a", now.Add(time.Minute), now); err != nil {
 		t.Fatal(err)
 	}
-	// Use at +50m moves the idle deadline to +1h50m.
-	if err := s.TouchSession(ctx, sess.ID, now.Add(50*time.Minute)); err != nil {
+	if err := s.AddMember(ctx, "set", "b", now.Add(time.Hour), now); err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.Sweep(now.Add(12 * time.Minute))
-	if err != nil || n != 1 {
-		t.Fatalf("Sweep = %d, %v; want 1 (the old challenge)", n, err)
+	if err := s.Put(ctx, "forever", []byte("v"), time.Time{}, now); err != nil {
+		t.Fatal(err)
 	}
-	// Sweeping ignores now: look far back to see what is still stored.
-	past := now.Add(-time.Hour)
-	if _, err := s.Challenge(ctx, old.ID, past); err == nil {
-		t.Fatal("expired challenge still stored after sweep")
+	n, err := s.Sweep(now.Add(2 * time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("Sweep = %d, %v; want 2 (the old record and member a)", n, err)
 	}
-	if _, err := s.ChallengeByToken(ctx, old.TokenHash, past); err == nil {
-		t.Fatal("expired challenge's token index still stored after sweep")
+	// Reading at a time before any expiry shows what is still stored.
+	if _, err := s.Get(ctx, "old", now); err == nil {
+		t.Fatal("an expired record is still stored after the sweep")
 	}
-	if _, err := s.Challenge(ctx, fresh.ID, now.Add(10*time.Minute)); err != nil {
-		t.Fatalf("live challenge swept: %v", err)
+	for _, k := range []string{"fresh", "moved", "forever"} {
+		if _, err := s.Get(ctx, k, now); err != nil {
+			t.Fatalf("%s was swept: %v", k, err)
+		}
 	}
-	if _, err := s.Session(ctx, sess.ID, now.Add(100*time.Minute)); err != nil {
-		t.Fatalf("touched session swept: %v", err)
+	if m, _ := s.Members(ctx, "set", now); len(m) != 1 || m[0] != "b" {
+		t.Fatalf("members after the sweep: %v", m)
 	}
-	if n, err := s.Sweep(now.Add(3 * time.Hour)); err != nil || n != 2 {
-		t.Fatalf("second Sweep = %d, %v; want 2", n, err)
+	if n, err := s.Sweep(now.Add(3 * time.Hour)); err != nil || n != 3 {
+		t.Fatalf("second Sweep = %d, %v; want 3", n, err)
 	}
 }
 
-func BenchmarkBoltstore(b *testing.B) {
-	authtest.BenchmarkStore(b, func(b *testing.B) auth.Store {
-		s, err := boltstore.Open(b.TempDir(), boltstore.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { s.Close() })
-		return s
-	})
-}
-
-func TestImportSessions(t *testing.T) {
-	s := mustOpen(t, t.TempDir())
-	var batch []*auth.Session
-	for i := range 2500 {
-		batch = append(batch, authtest.NewSession(t, "usr_import"+string(rune('a'+i%26)), authtest.Epoch))
+func TestSecondOpenSaysTheFileIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	mustOpen(t, dir)
+	_, err := boltstore.Open(dir, boltstore.Options{})
+	if err == nil {
+		t.Fatal("a second Open of a locked file succeeded")
 	}
-	if err := s.ImportSessions(batch); err != nil {
-		t.Fatal(err)
-	}
-	for _, sess := range []*auth.Session{batch[0], batch[1234], batch[2499]} {
-		if got, err := s.Session(context.Background(), sess.ID, authtest.Epoch); err != nil || got.UserID != sess.UserID {
-			t.Fatalf("imported session: %v, %v", got, err)
-		}
-	}
-	if n, err := s.DeleteUserSessions(context.Background(), "usr_importa"); err != nil || n == 0 {
-		t.Fatalf("imported sessions are not in the user index: %d, %v", n, err)
-	}
-}
-
-func TestSweepKeepsTheCurrentWindowsCount(t *testing.T) {
-	ctx := context.Background()
-	s := mustOpen(t, t.TempDir())
-	w := time.Minute
-	first := auth.WindowStart(authtest.Epoch, w).Add(10 * time.Second)
-	second := first.Add(w)
-	if _, err := s.Take(ctx, "send:k", 2, w, first); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if _, err := s.Take(ctx, "send:k", 2, w, second); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The first window's entry is due; its key now counts the second window.
-	if _, err := s.Sweep(second); err != nil {
-		t.Fatal(err)
-	}
-	if d, _ := s.Peek(ctx, "send:k", 2, w, second); d.Allowed || d.Remaining != 0 {
-		t.Fatalf("after the sweep the current window counts %+v; the sweep reset it", d)
-	}
-	if _, err := s.Sweep(second.Add(w)); err != nil {
-		t.Fatal(err)
-	}
-	if d, _ := s.Peek(ctx, "send:k", 2, w, second.Add(w)); !d.Allowed || d.Remaining != 2 {
-		t.Fatalf("a later window: %+v", d)
+	if got := err.Error(); !strings.Contains(got, "locked by another process") {
+		t.Fatalf("error %q does not say the file is locked", got)
 	}
 }

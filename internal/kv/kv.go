@@ -30,8 +30,9 @@ type Store interface {
 	// expired at or before now. The returned slice is the caller's.
 	Get(ctx context.Context, key string, now time.Time) ([]byte, error)
 	// Put writes value at key until expires, replacing any record there.
-	Put(ctx context.Context, key string, value []byte, expires time.Time) error
-	// Delete removes the record at key; a missing key is not an error.
+	Put(ctx context.Context, key string, value []byte, expires, now time.Time) error
+	// Delete removes the record or the set at key; a missing key is not an
+	// error.
 	Delete(ctx context.Context, key string) error
 	// Update reads the live record at key (nil when there is none) and writes
 	// what fn decides, atomically: no other write to key lands between the
@@ -56,7 +57,7 @@ type Store interface {
 
 	// AddMember puts member into the set at key until expires (per member;
 	// re-adding moves its expiry). Sets are small: tens of members.
-	AddMember(ctx context.Context, key, member string, expires time.Time) error
+	AddMember(ctx context.Context, key, member string, expires, now time.Time) error
 	// RemoveMember takes member out of the set; a missing one is not an error.
 	RemoveMember(ctx context.Context, key, member string) error
 	// Members returns the live members of the set at key, in no set order;
@@ -99,3 +100,15 @@ type Decision struct {
 	// Reset is how long until the counter is empty if nothing more is taken.
 	Reset time.Duration
 }
+
+// Unavailable wraps a backend failure so that it matches ErrUnavailable
+// (and still matches err).
+func Unavailable(op string, err error) error { return &unavailableError{op: op, err: err} }
+
+type unavailableError struct {
+	op  string
+	err error
+}
+
+func (e *unavailableError) Error() string   { return e.op + ": " + e.err.Error() }
+func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }

@@ -1,7 +1,7 @@
-// Package redisstore keeps Latch's state in Redis (standalone, Sentinel or
-// Cluster) so that many replicas share one truth: an auth.Store and
-// auth.Limiter whose every judging or consuming step is one Lua script run
-// by the server.
+// Package redisstore is a kv.Store on Redis (standalone, Sentinel or
+// Cluster), so that many replicas share one truth. It keeps bytes and
+// judges nothing: the engine's rules run in Go, and each atomic step here
+// touches exactly one key, so every operation works unchanged on Cluster.
 //
 // # Connecting
 //
@@ -32,119 +32,62 @@
 // read and write 1s, pool wait 1s, pool size 10 per CPU per node.
 //
 // New does no I/O. A Store made while Redis is down answers every call,
-// Ping included, with an auth.Unavailable error (HTTP 503), and starts
+// Ping included, with a kv.ErrUnavailable error (HTTP 503), and starts
 // working when Redis answers, without being recreated. No command is
-// retried by the client: consuming a challenge is not idempotent, and a
-// retry after a lost reply would tell the one winner that it lost.
+// retried by the client: an update is a compare-and-set, and a retry after
+// a lost reply must go through the caller's function again.
 //
-// # Keys
+// # Keys and values
 //
-// Every key is the prefix (Options.KeyPrefix, "latch:"), then a hash tag
-// in braces, which is all that Redis Cluster hashes to pick a slot:
-//
-//	latch:{c:<challengeID>}           challenge record             string, TTL
-//	latch:{t:<tokenHash>}             link token → challenge ID    string, TTL
-//	latch:{s:<sessionID>}             session record               string, TTL
-//	latch:{u:<userID>}:s              the user's session IDs       sorted set, TTL
-//	latch:{e:<emailHash>}             user record                  string
-//	latch:{r:<limiterKey>}:<startMs>  events in one window         string counter, TTL
-//
-// tokenHash is the link token's HMAC and emailHash the SHA-256 of the
-// address, both base64url, so no secret and no address appears in a key
-// name; limiter keys are used as the engine gives them (it pseudonymises
-// addresses itself). Records are compact binary strings (see codec.go):
-// one string costs far less than a hash whose fields outgrow the listpack
-// limit. docs/redis.md has the measured bytes per session and challenge.
+// A kv key K is stored as prefix + "{" + K + "}" (Options.KeyPrefix,
+// "latch:"); the braces make the whole key its own Redis Cluster hash
+// tag. A record is a string: its expiry (8 bytes, Unix milliseconds, 0 =
+// never) then the value, with a relative TTL as a safety net that frees
+// memory (expiry − now, rounded up to the millisecond), so the Redis
+// server's clock does not matter and one clock — the caller's — judges
+// expiry. A set is a sorted set scored by each member's expiry, whose TTL
+// follows its latest member. A counter is kv.Counter's text form
+// ("slot:count,…"), which the scripts read and write, with a TTL until its
+// newest unit leaves the window.
 //
 // # Atomicity
 //
-// AttemptCode, ConsumeLink, RenewChallenge, TouchSession, EnsureUser,
-// Take and the session index update are Lua scripts (EVALSHA, falling
-// back to EVAL when the server has not cached them), so Redis serialises
-// racing replicas: each attempt counts once and a challenge is consumed
-// once. Every check that guards a write runs in the script that writes;
-// nothing is judged in Go and written back. Reads (Challenge, Session,
-// Peek) are one GET; writes of two keys go in one pipeline, which a
-// cluster client sends to each node in parallel.
-//
-// Each script touches exactly one key, so no operation depends on two
-// keys sharing a slot, and all of them work unchanged on Cluster. Two
-// indexes cannot live beside what they index, because they are looked up
-// by something else: a challenge by token (ChallengeByToken) and a user's
-// sessions by user (DeleteUserSessions). Both are therefore hints, never
-// the truth:
-//
-//   - A token index entry is written with its challenge and the same TTL.
-//     ChallengeByToken follows it (two GETs) and then checks, in constant
-//     time, that the challenge itself still holds that token hash, so a
-//     stale entry finds nothing. Once a challenge is consumed or renewed,
-//     its old entry is deleted, best effort (one more round trip); it
-//     would expire anyway.
-//   - A user's session index holds session IDs scored by their absolute
-//     expiry. DeleteUserSessions reads it, then deletes those sessions and
-//     those entries in one pipeline, and counts the sessions that really
-//     were there; a session created meanwhile survives, as if created
-//     just after. DeleteSession removes its entry after the session (best
-//     effort), and each new session prunes the expired entries.
-//
-// The scripts compare code and token hashes with Lua's ==, whose timing
-// depends on the bytes compared. That leaks nothing useful: the values
-// are HMAC-SHA256 outputs under a key only the servers hold, so a caller
-// cannot choose the bytes it submits for comparison, and learning how
-// many of them matched says nothing about the code or token; every wrong
-// code is counted too.
-//
-// # Expiry
-//
-// Every decision uses the now the caller passes, so one clock rules the
-// system and tests can use a fake one. TTLs are only a safety net that
-// frees memory; they are relative (deadline − now, rounded up to the
-// millisecond), so the Redis server's clock does not matter:
-//
-//   - a challenge and its token index: until ExpiresAt; a renewal restarts both;
-//   - a session: until Deadline(); TouchSession moves the TTL to the new
-//     idle deadline, never past the absolute expiry;
-//   - a user's session index: until the latest absolute expiry among the
-//     sessions it holds;
-//   - a limiter counter: until its window ends;
-//   - users: never.
-//
-// Records keep times to the microsecond.
+// Update reads the record, runs the caller's function in Go, and writes
+// with a one-key compare-and-set script that succeeds only if the record
+// is still what was read; on a conflict it reads again and retries, so
+// racing replicas serialise without locks. Reserve, Release and AddMember
+// are one-key scripts.
 //
 // # Errors
 //
-// Nothing live is auth.ErrNotFound. Network failures, timeouts, a full
-// pool, a closed client and the server's "cannot serve now" replies
-// (LOADING, CLUSTERDOWN, TRYAGAIN, MASTERDOWN, READONLY, OOM, NOAUTH, …)
-// are auth.Unavailable, which transports answer with 503. Anything else
-// (a corrupt record, a script error) is an internal error. Every error is
-// wrapped once with the operation: "redisstore: consume link: …".
-//
-// The Store needs Redis 6.2 or later (GETDEL), or a compatible server
-// whose Lua has the struct library (Valkey does).
+// Nothing live is kv.ErrNotFound. Network failures, timeouts, a full pool,
+// a closed client and the server's "cannot serve now" replies (LOADING,
+// CLUSTERDOWN, TRYAGAIN, MASTERDOWN, READONLY, OOM, NOAUTH, …) match
+// kv.ErrUnavailable, which transports answer with 503. Anything else (a
+// script error) is an internal error. Every error is wrapped once with the
+// operation: "redisstore: update: …".
 package redisstore
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/kv"
 )
 
-var (
-	_ auth.Store   = (*Store)(nil)
-	_ auth.Limiter = (*Store)(nil)
-)
+var _ kv.Store = (*Store)(nil)
 
-// Store is an auth.Store and auth.Limiter on Redis. It is safe for
-// concurrent use by many goroutines and many processes.
+// Store is a kv.Store on Redis. It is safe for concurrent use by many
+// goroutines and many processes.
 type Store struct {
 	client redis.UniversalClient
 	prefix string
@@ -186,58 +129,413 @@ func (s *Store) Ping(ctx context.Context) error {
 		err = s.client.Ping(ctx).Err()
 	}
 	if err != nil {
-		return auth.Unavailable("redisstore: ping", err)
+		return fail("ping", err)
 	}
 	return nil
 }
 
-// Keys. The hash tag in braces is what Redis Cluster hashes.
+func (s *Store) key(k string) string { return s.prefix + "{" + k + "}" }
 
-func (s *Store) challengeKey(id string) string { return s.prefix + "{c:" + id + "}" }
-
-func (s *Store) tokenKey(tokenHash []byte) string {
-	return s.prefix + "{t:" + base64.RawURLEncoding.EncodeToString(tokenHash) + "}"
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(1, t.UnixMilli())
 }
 
-func (s *Store) sessionKey(id string) string { return s.prefix + "{s:" + id + "}" }
-
-func (s *Store) userSessionsKey(userID string) string { return s.prefix + "{u:" + userID + "}:s" }
-
-func (s *Store) userKey(email string) string {
-	sum := sha256.Sum256([]byte(email))
-	return s.prefix + "{e:" + base64.RawURLEncoding.EncodeToString(sum[:]) + "}"
-}
-
-func (s *Store) counterKey(key string, windowStart time.Time) string {
-	return s.prefix + "{r:" + key + "}:" + strconv.FormatInt(windowStart.UnixMilli(), 10)
-}
-
-// ttl is how long Redis should keep what ends at deadline, seen at now:
+// ttl is how long Redis should keep what ends at expires, seen at now:
 // rounded up to the millisecond and at least one, as PX 0 is an error.
-func ttl(deadline, now time.Time) time.Duration {
-	d := deadline.Sub(now)
+func ttl(expires, now time.Time) time.Duration {
+	d := expires.Sub(now)
 	if d < time.Millisecond {
 		return time.Millisecond
 	}
 	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
 }
 
-// creationTime is the now of a create call, which gets none: the record's
-// own creation time, else the clock.
-func creationTime(created time.Time) time.Time {
-	if created.IsZero() {
-		return time.Now()
+// record is what Get and Update read: the stored string, whether it holds
+// a live value at now, and the value.
+func splitRecord(raw []byte, now time.Time) (value []byte, live bool) {
+	if len(raw) < 8 {
+		return nil, false
 	}
-	return created
+	exp := int64(binary.BigEndian.Uint64(raw))
+	if exp != 0 && exp <= now.UnixMilli() {
+		return nil, false
+	}
+	return raw[8:], true
+}
+
+func joinRecord(value []byte, expires time.Time) []byte {
+	b := make([]byte, 8, 8+len(value))
+	binary.BigEndian.PutUint64(b, uint64(millis(expires)))
+	return append(b, value...)
+}
+
+// Get returns the live record at key with one GET.
+func (s *Store) Get(ctx context.Context, key string, now time.Time) ([]byte, error) {
+	raw, err := s.client.Get(ctx, s.key(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, kv.ErrNotFound
+	}
+	if err != nil {
+		return nil, fail("get", err)
+	}
+	v, ok := splitRecord(raw, now)
+	if !ok {
+		return nil, kv.ErrNotFound
+	}
+	return v, nil
+}
+
+// Put writes value at key until expires with one SET.
+func (s *Store) Put(ctx context.Context, key string, value []byte, expires, now time.Time) error {
+	var err error
+	switch {
+	case expires.IsZero():
+		err = s.client.Set(ctx, s.key(key), joinRecord(value, expires), 0).Err()
+	case !now.Before(expires):
+		err = s.client.Del(ctx, s.key(key)).Err()
+	default:
+		err = s.client.Set(ctx, s.key(key), joinRecord(value, expires), ttl(expires, now)).Err()
+	}
+	if err != nil {
+		return fail("put", err)
+	}
+	return nil
+}
+
+// Delete removes the record or set at key.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.client.Del(ctx, s.key(key)).Err(); err != nil {
+		return fail("delete", err)
+	}
+	return nil
+}
+
+// casScript writes KEYS[1] only if it still holds what the caller read.
+// ARGV[1] "1" if the caller read a value, "0" if it read none; ARGV[2] that
+// value; ARGV[3] "w" to write or "d" to delete; ARGV[4] the new value;
+// ARGV[5] its TTL in milliseconds, "0" for none. Returns 1, or 0 on a
+// conflict.
+var casScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if cur ~= ARGV[2] then return 0 end
+elseif cur then
+  return 0
+end
+if ARGV[3] == 'd' then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[5] == '0' then
+  redis.call('SET', KEYS[1], ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+end
+return 1
+`)
+
+// maxConflicts bounds the compare-and-set retries of one Update. Each
+// conflict means another writer succeeded, so the system as a whole always
+// progresses; the bound only keeps one caller from spinning forever.
+const maxConflicts = 1000
+
+// Update runs fn on the current record and writes with compare-and-set,
+// retrying on conflict.
+func (s *Store) Update(ctx context.Context, key string, now time.Time, fn func([]byte) (kv.Change, error)) error {
+	k := s.key(key)
+	for range maxConflicts {
+		raw, err := s.client.Get(ctx, k).Bytes()
+		exists := true
+		if errors.Is(err, redis.Nil) {
+			exists, err = false, nil
+		}
+		if err != nil {
+			return fail("update", err)
+		}
+		var cur []byte
+		if v, ok := splitRecord(raw, now); exists && ok {
+			cur = bytes.Clone(v)
+		}
+		c, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		args := []any{"0", "", "w", "", "0"}
+		if exists {
+			args[0], args[1] = "1", raw
+		}
+		switch c.Op {
+		case kv.Keep:
+			return nil
+		case kv.Remove:
+			if !exists {
+				return nil
+			}
+			args[2] = "d"
+		case kv.Write:
+			if !c.Expires.IsZero() && !now.Before(c.Expires) {
+				args[2] = "d"
+				break
+			}
+			args[3] = joinRecord(c.Value, c.Expires)
+			if !c.Expires.IsZero() {
+				args[4] = ttl(c.Expires, now).Milliseconds()
+			}
+		}
+		ok, err := casScript.Run(ctx, s.client, []string{k}, args...).Int()
+		if err != nil {
+			return fail("update", err)
+		}
+		if ok == 1 {
+			return nil
+		}
+	}
+	return fmt.Errorf("redisstore: update %s: still conflicting after %d attempts", key, maxConflicts)
+}
+
+// counterLua parses a counter's text form (kv.Counter.Encode) into the
+// entries still inside the window ending at now, and writes one back.
+const counterLua = `
+local function parse(v, window, now)
+  local slots, counts, held = {}, {}, 0
+  for s, c in string.gmatch(v or '', '(%-?%d+):(%d+)') do
+    s, c = tonumber(s), tonumber(c)
+    if s + window > now and c > 0 then
+      slots[#slots + 1] = s
+      counts[#counts + 1] = c
+      held = held + c
+    end
+  end
+  return slots, counts, held
+end
+local function format(slots, counts)
+  local parts = {}
+  for i = 1, #slots do parts[i] = string.format('%d:%d', slots[i], counts[i]) end
+  return table.concat(parts, ',')
+end
+`
+
+// reserveScript is kv.Counter.Reserve in Lua. ARGV[1] limit, ARGV[2]
+// window ms, ARGV[3] now ms, ARGV[4] the slot of now (ms). Returns
+// {allowed (0|1), the counter's text as it was judged}.
+var reserveScript = redis.NewScript(counterLua + `
+local limit, window, now, slot = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local v = redis.call('GET', KEYS[1])
+local slots, counts, held = parse(v, window, now)
+if limit <= 0 or held >= limit then return {0, v or ''} end
+local n = #slots
+if n > 0 and slots[n] >= slot then
+  counts[n] = counts[n] + 1
+else
+  slots[n + 1], counts[n + 1] = slot, 1
+end
+redis.call('SET', KEYS[1], format(slots, counts), 'PX', math.max(1, slots[#slots] + window - now))
+return {1, v or ''}
+`)
+
+// Reserve takes one unit of the counter at key in one script.
+func (s *Store) Reserve(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (kv.Decision, error) {
+	now = time.UnixMilli(now.UnixMilli())
+	slot := kv.Slot(now, window)
+	res, err := reserveScript.Run(ctx, s.client, []string{s.key(key)}, limit, window.Milliseconds(), now.UnixMilli(), slot).Slice()
+	if err != nil {
+		return kv.Decision{}, fail("reserve", err)
+	}
+	allowed, _ := res[0].(int64)
+	text, _ := res[1].(string)
+	judged, err := kv.DecodeCounter([]byte(text))
+	if len(res) != 2 || err != nil {
+		return kv.Decision{}, fmt.Errorf("redisstore: reserve: script returned %v: %w", res, kv.ErrCorrupt)
+	}
+	_, d := judged.Reserve(limit, window, now)
+	d.Allowed = allowed == 1 // the script's verdict is the one that counted
+	return d, nil
+}
+
+// releaseScript gives back one unit taken in the slot starting at ARGV[1]
+// ms. ARGV[2] window ms, ARGV[3] now ms.
+var releaseScript = redis.NewScript(counterLua + `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local taken, window, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local slots, counts = parse(v, window, now)
+for i = 1, #slots do
+  if slots[i] == taken then
+    counts[i] = counts[i] - 1
+    if counts[i] == 0 then
+      table.remove(slots, i)
+      table.remove(counts, i)
+    end
+    if #slots == 0 then
+      redis.call('DEL', KEYS[1])
+    else
+      redis.call('SET', KEYS[1], format(slots, counts), 'KEEPTTL')
+    end
+    return 1
+  end
+end
+return 0
+`)
+
+// Release gives back one unit taken at taken.
+func (s *Store) Release(ctx context.Context, key string, window time.Duration, taken time.Time) error {
+	if err := releaseScript.Run(ctx, s.client, []string{s.key(key)}, kv.Slot(taken, window), window.Milliseconds(), taken.UnixMilli()).Err(); err != nil {
+		return fail("release", err)
+	}
+	return nil
+}
+
+// Count reports the units held under key at now with one GET.
+func (s *Store) Count(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
+	v, err := s.client.Get(ctx, s.key(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fail("count", err)
+	}
+	c, err := kv.DecodeCounter(v)
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: count: %w", err)
+	}
+	return c.Count(window, now), nil
+}
+
+// addMemberScript adds a member scored by its expiry (ms; "+inf" for
+// none), prunes what expired by ARGV[3] (now, ms), and keeps the set until
+// its latest member expires.
+var addMemberScript = redis.NewScript(`
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if #top == 0 then return 0 end
+if top[2] == 'inf' then
+  redis.call('PERSIST', KEYS[1])
+else
+  redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(top[2]) - tonumber(ARGV[3])))
+end
+return 1
+`)
+
+func score(expires time.Time) string {
+	if expires.IsZero() {
+		return "+inf"
+	}
+	return strconv.FormatInt(millis(expires), 10)
+}
+
+// AddMember puts member into the set at key until expires.
+func (s *Store) AddMember(ctx context.Context, key, member string, expires, now time.Time) error {
+	if !expires.IsZero() && !now.Before(expires) {
+		return s.RemoveMember(ctx, key, member)
+	}
+	if err := addMemberScript.Run(ctx, s.client, []string{s.key(key)}, member, score(expires), now.UnixMilli()).Err(); err != nil {
+		return fail("add member", err)
+	}
+	return nil
+}
+
+// RemoveMember takes member out of the set at key.
+func (s *Store) RemoveMember(ctx context.Context, key, member string) error {
+	if err := s.client.ZRem(ctx, s.key(key), member).Err(); err != nil {
+		return fail("remove member", err)
+	}
+	return nil
+}
+
+// Members returns the members of key that expire after now.
+func (s *Store) Members(ctx context.Context, key string, now time.Time) ([]string, error) {
+	m, err := s.client.ZRangeByScore(ctx, s.key(key), &redis.ZRangeBy{Min: "(" + strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fail("members", err)
+	}
+	if m == nil {
+		m = []string{}
+	}
+	return m, nil
+}
+
+// globEscape quotes the characters SCAN's MATCH treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\^-`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Scan walks every master with SCAN MATCH and reads the records it finds.
+func (s *Store) Scan(ctx context.Context, prefix string, now time.Time, fn func(string, []byte) error) error {
+	pattern := globEscape(s.prefix+"{"+prefix) + "*"
+	scanNode := func(ctx context.Context, c redis.UniversalClient) error {
+		var cursor uint64
+		for {
+			keys, next, err := c.Scan(ctx, cursor, pattern, 256).Result()
+			if err != nil {
+				return fail("scan", err)
+			}
+			for _, full := range keys {
+				raw, err := s.client.Get(ctx, full).Bytes()
+				if errors.Is(err, redis.Nil) {
+					continue
+				}
+				var wrongType redis.Error
+				if errors.As(err, &wrongType) && strings.HasPrefix(err.Error(), "WRONGTYPE") {
+					continue // a set, not a record
+				}
+				if err != nil {
+					return fail("scan", err)
+				}
+				v, ok := splitRecord(raw, now)
+				if !ok {
+					continue
+				}
+				k := strings.TrimSuffix(strings.TrimPrefix(full, s.prefix+"{"), "}")
+				if err := fn(k, v); err != nil {
+					return err
+				}
+			}
+			if cursor = next; cursor == 0 {
+				return nil
+			}
+		}
+	}
+	return forEachNode(ctx, s.client, scanNode)
+}
+
+// forEachNode runs fn on the one server, or on every master of a
+// cluster, one master at a time so that fn's callbacks never overlap.
+func forEachNode(ctx context.Context, client redis.UniversalClient, fn func(context.Context, redis.UniversalClient) error) error {
+	c, ok := client.(*redis.ClusterClient)
+	if !ok {
+		return fn(ctx, client)
+	}
+	var mu sync.Mutex
+	var stopped error
+	err := c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped == nil {
+			stopped = fn(ctx, node)
+		}
+		return stopped
+	})
+	if stopped != nil {
+		return stopped
+	}
+	return err
 }
 
 // fail wraps an error of the Redis client for op, once: unavailability as
-// auth.Unavailable, anything else as an internal error. Callers handle
-// redis.Nil first.
+// kv.ErrUnavailable, anything else as an internal error.
 func fail(op string, err error) error {
 	op = "redisstore: " + op
 	if unavailable(err) {
-		return auth.Unavailable(op, err)
+		return kv.Unavailable(op, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -261,6 +559,3 @@ func unavailable(err error) bool {
 	}
 	return false
 }
-
-// isNoScript reports whether a pipelined EVALSHA found no cached script.
-func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }

@@ -16,8 +16,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/auth/authtest"
+	"github.com/latch-auth/latch/internal/kv"
+	"github.com/latch-auth/latch/internal/kv/kvtest"
 	"github.com/latch-auth/latch/internal/redisstore"
 )
 
@@ -85,8 +86,8 @@ func deleteKeys(s *redisstore.Store) error {
 }
 
 func conformance(t *testing.T, url string) {
-	authtest.TestStore(t, func(t *testing.T) auth.Store { return mustOpen(t, url) })
-	authtest.TestLimiter(t, func(t *testing.T) auth.Limiter { return mustOpen(t, url) })
+	kvtest.Run(t, func(t *testing.T) kv.Store { return mustOpen(t, url) })
+	authtest.RunEngine(t, func(t *testing.T) kv.Store { return mustOpen(t, url) })
 }
 
 func TestConformance(t *testing.T) {
@@ -139,43 +140,30 @@ func TestRecoversWhenRedisStarts(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 
 	now := time.Now()
-	c := authtest.NewChallenge(t, now)
-	sess := authtest.NewSession(t, "usr_outage", now)
-	ops := []struct {
-		name string
-		op   func(ctx context.Context) error
-	}{
-		{"Ping", s.Ping},
-		{"CreateChallenge", func(ctx context.Context) error { return s.CreateChallenge(ctx, c) }},
-		{"Challenge", func(ctx context.Context) error { _, err := s.Challenge(ctx, c.ID, now); return err }},
-		{"ChallengeByToken", func(ctx context.Context) error { _, err := s.ChallengeByToken(ctx, c.TokenHash, now); return err }},
-		{"AttemptCode", func(ctx context.Context) error {
-			_, err := s.AttemptCode(ctx, c.ID, [][]byte{c.CodeHash}, 5, now)
-			return err
-		}},
-		{"ConsumeLink", func(ctx context.Context) error { _, err := s.ConsumeLink(ctx, c.ID, c.TokenHash, now); return err }},
-		{"RenewChallenge", func(ctx context.Context) error {
-			_, err := s.RenewChallenge(ctx, c.ID, auth.Renewal{CodeHash: c.CodeHash, TokenHash: c.TokenHash, SentAt: now, ExpiresAt: c.ExpiresAt}, 5, now)
-			return err
-		}},
-		{"CreateSession", func(ctx context.Context) error { return s.CreateSession(ctx, sess) }},
-		{"Session", func(ctx context.Context) error { _, err := s.Session(ctx, sess.ID, now); return err }},
-		{"TouchSession", func(ctx context.Context) error { return s.TouchSession(ctx, sess.ID, now) }},
-		{"DeleteSession", func(ctx context.Context) error { return s.DeleteSession(ctx, sess.ID) }},
-		{"DeleteUserSessions", func(ctx context.Context) error { _, err := s.DeleteUserSessions(ctx, sess.UserID); return err }},
-		{"EnsureUser", func(ctx context.Context) error {
-			_, err := s.EnsureUser(ctx, auth.User{ID: "usr_outage", Email: "outage@example.com", CreatedAt: now})
-			return err
-		}},
-		{"Take", func(ctx context.Context) error { _, err := s.Take(ctx, "k", 5, time.Minute, now); return err }},
-		{"Peek", func(ctx context.Context) error { _, err := s.Peek(ctx, "k", 5, time.Minute, now); return err }},
+	ops := map[string]func(ctx context.Context) error{
+		"Ping":   s.Ping,
+		"Get":    func(ctx context.Context) error { _, err := s.Get(ctx, "k", now); return err },
+		"Put":    func(ctx context.Context) error { return s.Put(ctx, "k", []byte("v"), now.Add(time.Minute), now) },
+		"Delete": func(ctx context.Context) error { return s.Delete(ctx, "k") },
+		"Update": func(ctx context.Context) error {
+			return s.Update(ctx, "k", now, func([]byte) (kv.Change, error) { return kv.Change{Op: kv.Write, Value: []byte("v")}, nil })
+		},
+		"Reserve":      func(ctx context.Context) error { _, err := s.Reserve(ctx, "c", 5, time.Minute, now); return err },
+		"Release":      func(ctx context.Context) error { return s.Release(ctx, "c", time.Minute, now) },
+		"Count":        func(ctx context.Context) error { _, err := s.Count(ctx, "c", time.Minute, now); return err },
+		"AddMember":    func(ctx context.Context) error { return s.AddMember(ctx, "set", "m", now.Add(time.Minute), now) },
+		"RemoveMember": func(ctx context.Context) error { return s.RemoveMember(ctx, "set", "m") },
+		"Members":      func(ctx context.Context) error { _, err := s.Members(ctx, "set", now); return err },
+		"Scan": func(ctx context.Context) error {
+			return s.Scan(ctx, "", now, func(string, []byte) error { return nil })
+		},
 	}
-	for _, o := range ops {
+	for name, op := range ops {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := o.op(ctx)
+		err := op(ctx)
 		cancel()
-		if code := auth.ErrorCode(err); code != auth.CodeUnavailable {
-			t.Errorf("%s with Redis down: %v (code %q); want code %q", o.name, err, code, auth.CodeUnavailable)
+		if !errors.Is(err, kv.ErrUnavailable) {
+			t.Errorf("%s with Redis down: %v; want kv.ErrUnavailable", name, err)
 		}
 	}
 
@@ -195,34 +183,11 @@ func TestRecoversWhenRedisStarts(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// The new server has no cached scripts: the pipelined EVALSHAs of
-	// RenewChallenge and CreateSession must fall back to EVAL.
-	ctx := context.Background()
-	if err := s.CreateChallenge(ctx, c); err != nil {
-		t.Fatalf("CreateChallenge after recovery: %v", err)
-	}
-	r := authtest.NewChallenge(t, now)
-	renewed, err := s.RenewChallenge(ctx, c.ID, auth.Renewal{CodeHash: r.CodeHash, TokenHash: r.TokenHash, SentAt: now, ExpiresAt: r.ExpiresAt}, 5, now)
-	if err != nil || renewed.ID != c.ID {
-		t.Fatalf("RenewChallenge after recovery: %v, %v", renewed, err)
-	}
-	if got, err := s.ChallengeByToken(ctx, r.TokenHash, now); err != nil || got.ID != c.ID {
-		t.Fatalf("ChallengeByToken after recovery: %v, %v", got, err)
-	}
-	if a, err := s.AttemptCode(ctx, c.ID, [][]byte{r.CodeHash}, 5, now); err != nil || a.Outcome != auth.Accepted {
-		t.Fatalf("AttemptCode after recovery: %+v, %v", a, err)
-	}
-	if err := s.CreateSession(ctx, sess); err != nil {
-		t.Fatalf("CreateSession after recovery: %v", err)
-	}
-	if _, err := s.Session(ctx, sess.ID, now); err != nil {
-		t.Fatalf("Session after recovery: %v", err)
-	}
-	if n, err := s.DeleteUserSessions(ctx, sess.UserID); err != nil || n != 1 {
-		t.Fatalf("DeleteUserSessions after recovery: %d, %v", n, err)
-	}
-	if d, err := s.Take(ctx, "k", 5, time.Minute, now); err != nil || !d.Allowed {
-		t.Fatalf("Take after recovery: %+v, %v", d, err)
+	// The new server has no cached scripts: they must load by themselves.
+	for name, op := range ops {
+		if err := op(context.Background()); err != nil && !errors.Is(err, kv.ErrNotFound) {
+			t.Errorf("%s after recovery: %v", name, err)
+		}
 	}
 }
 
@@ -231,71 +196,58 @@ func TestRecoversWhenRedisStarts(t *testing.T) {
 func TestNotFoundIsNotUnavailable(t *testing.T) {
 	s := mustOpen(t, redisURL(t))
 	ctx := context.Background()
-	_, err := s.Session(ctx, "missing", time.Now())
-	if !errors.Is(err, auth.ErrNotFound) {
-		t.Fatalf("Session(missing) = %v; want ErrNotFound", err)
-	}
-	if err := s.TouchSession(ctx, "missing", time.Now()); !errors.Is(err, auth.ErrNotFound) {
-		t.Fatalf("TouchSession(missing) = %v; want ErrNotFound", err)
+	if _, err := s.Get(ctx, "missing", time.Now()); !errors.Is(err, kv.ErrNotFound) || errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("Get(missing) = %v; want ErrNotFound", err)
 	}
 	closed, err := redisstore.New(redisstore.Options{URL: redisURL(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed.Close()
-	if _, err := closed.Session(ctx, "missing", time.Now()); auth.ErrorCode(err) != auth.CodeUnavailable {
-		t.Fatalf("Session on a closed Store = %v; want unavailable", err)
+	if _, err := closed.Get(ctx, "missing", time.Now()); !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("Get on a closed Store = %v; want unavailable", err)
 	}
 }
 
-// TestTTLs checks the safety-net TTLs: relative to the caller's now, and
-// kept by TouchSession within the absolute expiry.
+// TestTTLs checks the safety-net TTLs: relative to the caller's now, so a
+// clock an hour behind the server's still frees what it should.
 func TestTTLs(t *testing.T) {
 	s := mustOpen(t, redisURL(t))
 	ctx := context.Background()
-	// A clock an hour in the past: TTLs follow deadline − now, not the
-	// server's clock.
 	now := time.Now().Add(-time.Hour)
-	c := authtest.NewChallenge(t, now)
-	if err := s.CreateChallenge(ctx, c); err != nil {
+	if err := s.Put(ctx, "rec", []byte("v"), now.Add(5*time.Minute), now); err != nil {
 		t.Fatal(err)
 	}
-	sess := authtest.NewSession(t, "usr_ttl", now)
-	sess.ExpiresAt = now.Add(90 * time.Minute)
-	if err := s.CreateSession(ctx, sess); err != nil {
+	if err := s.Put(ctx, "forever", []byte("v"), time.Time{}, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Take(ctx, "ttl", 5, time.Minute, now); err != nil {
+	if err := s.AddMember(ctx, "set", "a", now.Add(30*time.Minute), now); err != nil {
 		t.Fatal(err)
 	}
-	keys := scanKeys(t, s)
-	if len(keys) != 5 {
-		t.Fatalf("keys %v; want challenge, token index, session, session index, counter", keys)
+	if err := s.AddMember(ctx, "set", "b", now.Add(90*time.Minute), now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reserve(ctx, "ctr", 5, time.Minute, now); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Update(ctx, "upd", now, func([]byte) (kv.Change, error) {
+		return kv.Change{Op: kv.Write, Value: []byte("v"), Expires: now.Add(10 * time.Minute)}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	want := map[string][2]time.Duration{
-		"{c:": {4*time.Minute + 50*time.Second, 5 * time.Minute},
-		"{t:": {4*time.Minute + 50*time.Second, 5 * time.Minute},
-		"{s:": {59 * time.Minute, time.Hour},                 // idle deadline
-		"{u:": {89 * time.Minute, 90 * time.Minute},          // absolute expiry
-		"{r:": {time.Millisecond, time.Minute + time.Second}, // window end
+		"rec":     {4*time.Minute + 50*time.Second, 5 * time.Minute},
+		"forever": {-1, -1},
+		"set":     {89 * time.Minute, 90 * time.Minute},       // the latest member
+		"ctr":     {time.Minute - 2*time.Second, time.Minute}, // until its unit leaves the window
+		"upd":     {9*time.Minute + 50*time.Second, 10 * time.Minute},
 	}
-	for _, k := range keys {
-		kind := strings.TrimPrefix(k, s.Prefix())[:3]
-		got := s.Client().PTTL(ctx, k).Val()
-		if w, ok := want[kind]; !ok || got < w[0] || got > w[1] {
+	for k, w := range want {
+		got := s.Client().PTTL(ctx, s.Prefix()+"{"+k+"}").Val()
+		if w[0] == -1 && got >= 0 || w[0] != -1 && (got < w[0] || got > w[1]) {
 			t.Errorf("TTL of %s = %s; want within %v", k, got, w)
 		}
-	}
-
-	// Touch near the absolute expiry: the TTL stops at it.
-	at := now.Add(80 * time.Minute)
-	for _, step := range []time.Time{now.Add(50 * time.Minute), at} {
-		if err := s.TouchSession(ctx, sess.ID, step); err != nil {
-			t.Fatalf("TouchSession: %v", err)
-		}
-	}
-	if got := s.Client().PTTL(ctx, s.Prefix()+"{s:"+sess.ID+"}").Val(); got > 10*time.Minute || got < 9*time.Minute {
-		t.Fatalf("TTL after a touch 10 minutes before the absolute expiry = %s; want 10m", got)
 	}
 }
 

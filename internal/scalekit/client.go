@@ -2,9 +2,6 @@ package scalekit
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,43 +39,24 @@ type ClientConfig struct {
 	EnvironmentURL string
 	ClientID       string
 	ClientSecret   string
-	// LinkURL is where magic links point: this server's
-	// {BASE_URL}/api/auth/passwordless/verify, sent as magiclink_auth_uri.
-	LinkURL string
-	// Users maps verified addresses to local users, so user ids stay
-	// stable and sessions stay local. Required.
-	Users auth.UserStore
-	// Secret is this server's key material (SESSION_SECRET); browser
-	// bindings and the state envelope are keyed from it. Required.
-	Secret string
-	// Expiry is sent as expires_in (clamped to 60s–1h); 0 leaves it to
-	// the provider (300s at Scalekit).
-	Expiry time.Duration
-	// ResendCooldown is what the login page is told to wait before a
-	// resend (30s); the provider enforces its own.
-	ResendCooldown time.Duration
-	// SameBrowser refuses a magic link opened in another browser, when the
-	// link names its auth_request_id (Latch's links do; Scalekit's carry
-	// only link_token, and Scalekit's own setting covers those).
-	SameBrowser bool
 	// Timeout bounds each operation, token fetch included (10s).
 	Timeout time.Duration
 	Clock   auth.Clock   // auth.SystemClock
 	Logger  *slog.Logger // slog.Default()
 }
 
-// Client is a web.Passwordless backed by an upstream Scalekit-compatible
-// provider, spoken to over gRPC. It is lazy: nothing touches the network
-// until the first call, so the server boots and serves health whatever
-// the state of the provider. It caches its bearer token, renews it before
-// it expires and once more when the provider answers Unauthenticated.
-// Failures of the provider are *auth.Error values with code
-// upstream_error (502); the provider's verdicts on codes and links keep
-// their own codes (invalid_code, expired, rate_limited, …).
+// Client is an auth.Upstream: an upstream Scalekit-compatible provider,
+// spoken to over gRPC. The engine does everything but judge the codes and
+// links (users, sessions, the browser binding, audit). It is lazy: nothing
+// touches the network until the first call, so the server boots and
+// serves health whatever the state of the provider. It caches its bearer
+// token, renews it before it expires and once more when the provider
+// answers Unauthenticated. Failures of the provider are *auth.Error values
+// with code upstream_error (502); the provider's verdicts on codes and
+// links keep their own codes (invalid_code, expired, rate_limited, …).
 type Client struct {
 	cfg       ClientConfig
 	base      string
-	key       []byte
 	tokenHTTP *http.Client
 	rpcHTTP   *http.Client
 
@@ -104,20 +82,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		errs = append(errs, errors.New("client id and secret are required"))
 	}
-	if cfg.LinkURL == "" {
-		errs = append(errs, errors.New("a link URL is required"))
-	}
-	if cfg.Users == nil {
-		errs = append(errs, errors.New("a user store is required"))
-	}
-	if cfg.Secret == "" {
-		errs = append(errs, errors.New("a secret is required"))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("scalekit: upstream client: %w", err)
-	}
-	if cfg.ResendCooldown <= 0 {
-		cfg.ResendCooldown = 30 * time.Second
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -140,7 +106,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	return &Client{
 		cfg:       cfg,
 		base:      strings.TrimRight(cfg.EnvironmentURL, "/"),
-		key:       auth.DeriveKey(cfg.Secret, "latch upstream client key v1"),
 		tokenHTTP: &http.Client{Transport: base, Timeout: cfg.Timeout},
 		rpcHTTP:   &http.Client{Transport: rpc},
 		fetching:  make(chan struct{}, 1),
@@ -154,41 +119,23 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Send asks the provider to email a code and link pointing back here.
-func (c *Client) Send(ctx context.Context, req auth.SendRequest) (*auth.Sent, error) {
-	email, err := auth.NormalizeEmail(req.Email)
-	if err != nil {
-		return nil, err
-	}
-	tmpl, err := auth.ParseTemplate(req.Template)
-	if err != nil {
-		return nil, auth.FieldError("template", "must be SIGNIN or SIGNUP")
-	}
-	if len(req.State) > auth.MaxStateLength {
-		return nil, auth.FieldError("state", fmt.Sprintf("must be at most %d characters", auth.MaxStateLength))
-	}
-	state, err := c.packState(req.State, req.RedirectTo)
-	if err != nil {
-		return nil, err
-	}
-	linkURL := c.cfg.LinkURL
-	if req.LinkURL != "" {
-		linkURL = req.LinkURL
-	}
+var _ auth.Upstream = (*Client)(nil)
+
+// Send asks the provider to email a code and link pointing at req.LinkURL.
+func (c *Client) Send(ctx context.Context, req auth.UpstreamSend) (*auth.UpstreamSent, error) {
 	t := pb.TemplateType_SIGNIN
-	if tmpl == auth.TemplateSignUp {
+	if req.Template == auth.TemplateSignUp {
 		t = pb.TemplateType_SIGNUP
 	}
-	m := &pb.SendPasswordlessRequest{Email: email, Template: &t, MagiclinkAuthUri: &linkURL, TemplateVariables: req.TemplateVariables}
-	if state != "" {
-		m.State = &state
+	m := &pb.SendPasswordlessRequest{Email: req.Email, Template: &t, TemplateVariables: req.TemplateVariables}
+	if req.LinkURL != "" {
+		m.MagiclinkAuthUri = &req.LinkURL
 	}
-	expiry := c.cfg.Expiry
+	if req.State != "" {
+		m.State = &req.State
+	}
 	if req.Expiry > 0 {
-		expiry = req.Expiry
-	}
-	if expiry > 0 {
-		secs := uint32(min(max(expiry, MinExpiry), MaxExpiry) / time.Second)
+		secs := uint32(min(max(req.Expiry, MinExpiry), MaxExpiry) / time.Second)
 		m.ExpiresIn = &secs
 	}
 	res, err := call(ctx, c, "send", func(ctx context.Context, rpc passwordlesspbconnect.PasswordlessServiceClient, r *connect.Request[pb.SendPasswordlessRequest]) (*connect.Response[pb.SendPasswordlessResponse], error) {
@@ -197,16 +144,11 @@ func (c *Client) Send(ctx context.Context, req auth.SendRequest) (*auth.Sent, er
 	if err != nil {
 		return nil, err
 	}
-	sent := c.sent(res)
-	sent.Binding = c.binding(sent.ChallengeID)
-	return sent, nil
+	return c.sent(res), nil
 }
 
 // Resend asks the provider for a fresh code and link.
-func (c *Client) Resend(ctx context.Context, id string) (*auth.Sent, error) {
-	if err := auth.RequireChallengeID(id); err != nil {
-		return nil, err
-	}
+func (c *Client) Resend(ctx context.Context, id string) (*auth.UpstreamSent, error) {
 	res, err := call(ctx, c, "resend", func(ctx context.Context, rpc passwordlesspbconnect.PasswordlessServiceClient, r *connect.Request[pb.ResendPasswordlessRequest]) (*connect.Response[pb.SendPasswordlessResponse], error) {
 		return rpc.ResendPasswordlessEmail(ctx, r)
 	}, &pb.ResendPasswordlessRequest{AuthRequestId: id})
@@ -216,51 +158,28 @@ func (c *Client) Resend(ctx context.Context, id string) (*auth.Sent, error) {
 	return c.sent(res), nil
 }
 
-// VerifyCode asks the provider to judge a code and maps the verified
-// address to a local user.
-func (c *Client) VerifyCode(ctx context.Context, id, code string) (*auth.Login, error) {
-	if err := auth.RequireChallengeID(id); err != nil {
-		return nil, err
+// Verify asks the provider to judge a code (with its id) or a link token.
+func (c *Client) Verify(ctx context.Context, id, code, linkToken string) (*auth.UpstreamVerdict, error) {
+	m := &pb.VerifyPasswordLessRequest{}
+	if linkToken != "" {
+		m.AuthCredential = &pb.VerifyPasswordLessRequest_LinkToken{LinkToken: linkToken}
+	} else {
+		m.AuthCredential = &pb.VerifyPasswordLessRequest_Code{Code: code}
 	}
-	code, err := auth.CleanCode(code)
+	if id != "" {
+		m.AuthRequestId = &id
+	}
+	res, err := call(ctx, c, "verify", func(ctx context.Context, rpc passwordlesspbconnect.PasswordlessServiceClient, r *connect.Request[pb.VerifyPasswordLessRequest]) (*connect.Response[pb.VerifyPasswordLessResponse], error) {
+		return rpc.VerifyPasswordlessEmail(ctx, r)
+	}, m)
 	if err != nil {
 		return nil, err
 	}
-	m := &pb.VerifyPasswordLessRequest{AuthCredential: &pb.VerifyPasswordLessRequest_Code{Code: code}, AuthRequestId: &id}
-	return c.verify(ctx, m, id, "code")
-}
-
-// VerifyLink asks the provider to consume a magic link.
-func (c *Client) VerifyLink(ctx context.Context, p auth.LinkProof) (*auth.Login, error) {
-	switch {
-	case p.Token == "":
-		return nil, auth.FieldError("link_token", "is required")
-	case len(p.Token) > auth.MaxLinkTokenLength || len(p.ChallengeID) > auth.MaxChallengeIDLength:
-		return nil, auth.Errorf(auth.CodeInvalidRequest, "The link is malformed.")
+	tmpl := auth.TemplateSignIn
+	if res.GetTemplate() == pb.TemplateType_SIGNUP {
+		tmpl = auth.TemplateSignUp
 	}
-	if !p.ServerSide && !c.linkAllowed(p) {
-		return nil, auth.Errorf(auth.CodeDifferentBrowser, "This link works only in the browser where you asked for it. Type the code from the email instead.")
-	}
-	m := &pb.VerifyPasswordLessRequest{AuthCredential: &pb.VerifyPasswordLessRequest_LinkToken{LinkToken: p.Token}}
-	if p.ChallengeID != "" {
-		m.AuthRequestId = &p.ChallengeID
-	}
-	return c.verify(ctx, m, p.ChallengeID, "link")
-}
-
-// InspectLink cannot ask the provider without consuming the link, so it
-// reports every well-formed link as valid; the browser that asked for it
-// is recognised by its binding when the link names its auth_request_id.
-func (c *Client) InspectLink(_ context.Context, p auth.LinkProof) (auth.LinkStatus, error) {
-	if p.Token == "" || len(p.Token) > auth.MaxLinkTokenLength || len(p.ChallengeID) > auth.MaxChallengeIDLength {
-		return auth.LinkStatus{}, nil
-	}
-	same := p.ChallengeID != "" && c.bindingMatches(p.ChallengeID, p.Binding)
-	return auth.LinkStatus{Valid: true, SameBrowser: same, Allowed: c.linkAllowed(p)}, nil
-}
-
-func (c *Client) linkAllowed(p auth.LinkProof) bool {
-	return !c.cfg.SameBrowser || p.ChallengeID == "" || c.bindingMatches(p.ChallengeID, p.Binding)
+	return &auth.UpstreamVerdict{Email: res.GetEmail(), State: res.GetState(), Template: tmpl, Type: localType(res.GetPasswordlessType())}, nil
 }
 
 // Ping is the readiness check. It holds a valid token (cached; fetched
@@ -285,37 +204,7 @@ func (c *Client) Ping(ctx context.Context) error {
 
 const pingBackoff = 5 * time.Second
 
-func (c *Client) verify(ctx context.Context, m *pb.VerifyPasswordLessRequest, id, method string) (*auth.Login, error) {
-	res, err := call(ctx, c, "verify", func(ctx context.Context, rpc passwordlesspbconnect.PasswordlessServiceClient, r *connect.Request[pb.VerifyPasswordLessRequest]) (*connect.Response[pb.VerifyPasswordLessResponse], error) {
-		return rpc.VerifyPasswordlessEmail(ctx, r)
-	}, m)
-	if err != nil {
-		return nil, err
-	}
-	email, err := auth.NormalizeEmail(res.GetEmail())
-	if err != nil {
-		return nil, upstreamError(MsgUpstreamFailed, fmt.Errorf("scalekit: verify: provider returned the address %q: %w", res.GetEmail(), err))
-	}
-	uid := make([]byte, 16)
-	if _, err := rand.Read(uid); err != nil {
-		return nil, fmt.Errorf("scalekit: read random: %w", err)
-	}
-	u, err := c.cfg.Users.EnsureUser(ctx, auth.User{ID: "usr_" + base64.RawURLEncoding.EncodeToString(uid), Email: email, CreatedAt: c.cfg.Clock.Now()})
-	if err != nil {
-		if auth.ErrorCode(err) != auth.CodeInternal {
-			return nil, err
-		}
-		return nil, fmt.Errorf("scalekit: ensure user: %w", err)
-	}
-	state, redirect := c.unpackState(res.GetState())
-	tmpl := auth.TemplateSignIn
-	if res.GetTemplate() == pb.TemplateType_SIGNUP {
-		tmpl = auth.TemplateSignUp
-	}
-	return &auth.Login{User: u, ChallengeID: id, Type: localType(res.GetPasswordlessType()), Template: tmpl, State: state, RedirectTo: redirect, Method: method}, nil
-}
-
-func (c *Client) sent(res *pb.SendPasswordlessResponse) *auth.Sent {
+func (c *Client) sent(res *pb.SendPasswordlessResponse) *auth.UpstreamSent {
 	now := c.cfg.Clock.Now()
 	expiry := time.Duration(res.GetExpiresIn()) * time.Second
 	expiresAt := time.Unix(res.GetExpiresAt(), 0)
@@ -325,12 +214,11 @@ func (c *Client) sent(res *pb.SendPasswordlessResponse) *auth.Sent {
 	case expiry == 0:
 		expiry = max(0, expiresAt.Sub(now).Round(time.Second))
 	}
-	return &auth.Sent{
+	return &auth.UpstreamSent{
 		ChallengeID: res.GetAuthRequestId(),
 		Type:        localType(res.GetPasswordlessType()),
 		ExpiresAt:   expiresAt,
 		Expiry:      expiry,
-		ResendAfter: c.cfg.ResendCooldown,
 	}
 }
 
@@ -551,60 +439,4 @@ func errorInfoCode(err *connect.Error) auth.Code {
 
 func upstreamError(msg string, err error) *auth.Error {
 	return &auth.Error{Code: auth.CodeUpstream, Message: msg, Err: err}
-}
-
-// binding is the secret the requesting browser keeps in its cookie: a MAC
-// of the auth request id, so it can be checked without storing anything.
-func (c *Client) binding(id string) string {
-	return base64.RawURLEncoding.EncodeToString(auth.MAC(c.key, "binding", id)[:24])
-}
-
-func (c *Client) bindingMatches(id, binding string) bool {
-	return binding != "" && hmac.Equal([]byte(binding), []byte(c.binding(id)))
-}
-
-// The state envelope carries the redirect target through the provider,
-// which echoes state on verify: "latch1.<base64url JSON>.<base64url MAC>".
-// Without a redirect target the app's state goes up as it is.
-const stateEnvelope = "latch1."
-
-type stateFields struct {
-	State    string `json:"s,omitempty"`
-	Redirect string `json:"r"`
-}
-
-func (c *Client) packState(state, redirect string) (string, error) {
-	if redirect == "" {
-		return state, nil
-	}
-	b, err := json.Marshal(stateFields{State: state, Redirect: redirect})
-	if err != nil {
-		return "", fmt.Errorf("scalekit: pack state: %w", err)
-	}
-	enc := base64.RawURLEncoding
-	payload := enc.EncodeToString(b)
-	packed := stateEnvelope + payload + "." + enc.EncodeToString(auth.MAC(c.key, "state", payload)[:16])
-	if len(packed) > auth.MaxStateLength {
-		return "", auth.FieldError("state", "is too long together with redirectTo")
-	}
-	return packed, nil
-}
-
-func (c *Client) unpackState(s string) (state, redirect string) {
-	rest, ok := strings.CutPrefix(s, stateEnvelope)
-	if !ok {
-		return s, ""
-	}
-	payload, sig, ok := strings.Cut(rest, ".")
-	enc := base64.RawURLEncoding
-	got, err := enc.DecodeString(sig)
-	if !ok || err != nil || !hmac.Equal(got, auth.MAC(c.key, "state", payload)[:16]) {
-		return s, ""
-	}
-	b, err := enc.DecodeString(payload)
-	var f stateFields
-	if err != nil || json.Unmarshal(b, &f) != nil {
-		return s, ""
-	}
-	return f.State, f.Redirect
 }

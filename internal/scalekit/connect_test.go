@@ -110,14 +110,15 @@ func TestRPCProtocols(t *testing.T) {
 				t.Fatalf("no id: %v", err)
 			}
 
-			_, err = c.ResendPasswordlessEmail(ctx, connect.NewRequest(&pb.ResendPasswordlessRequest{AuthRequestId: id}))
-			if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "rate") {
-				t.Fatalf("early resend: %v", err)
-			}
-			f.clock.Advance(31 * time.Second)
+			// As at Scalekit, a resend may follow at once: no cooldown, two
+			// mails a minute per address counting sends and resends.
 			resent, err := c.ResendPasswordlessEmail(ctx, connect.NewRequest(&pb.ResendPasswordlessRequest{AuthRequestId: id}))
 			if err != nil || resent.Msg.GetAuthRequestId() != id {
 				t.Fatalf("resend: %v %v", resent, err)
+			}
+			_, err = c.ResendPasswordlessEmail(ctx, connect.NewRequest(&pb.ResendPasswordlessRequest{AuthRequestId: id}))
+			if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "rate") {
+				t.Fatalf("a third mail in a minute: %v", err)
 			}
 			newCode := f.mail.last(t, email).Code
 			if newCode != code {

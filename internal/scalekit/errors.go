@@ -25,6 +25,7 @@ const (
 	msgTokenEmpty        = "Token empty"
 	msgTokenInvalid      = "Token invalid or expired"
 	msgInternal          = "internal error"
+	msgUnavailable       = "service temporarily unavailable"
 	errorInfoType        = "type.googleapis.com/scalekit.v1.errdetails.ErrorInfo"
 	errorCodeUnauthentic = "UNAUTHENTICATED"
 )

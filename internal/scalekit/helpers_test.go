@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,39 +30,10 @@ const (
 // quiet discards log lines.
 var quiet = slog.New(slog.DiscardHandler)
 
-// mailbox is an auth.Mailer that keeps every login mail, newest last.
-type mailbox struct {
-	mu   sync.Mutex
-	mail []*auth.LoginMail
-}
+type mailbox struct{ *authtest.Mailbox }
 
-func (m *mailbox) SendLogin(_ context.Context, lm *auth.LoginMail) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	cp := *lm
-	m.mail = append(m.mail, &cp)
-	return nil
-}
-
-// last returns the newest mail to addr.
-func (m *mailbox) last(t *testing.T, addr string) *auth.LoginMail {
-	t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for i := len(m.mail) - 1; i >= 0; i-- {
-		if m.mail[i].To == addr {
-			return m.mail[i]
-		}
-	}
-	t.Fatalf("no mail to %s", addr)
-	return nil
-}
-
-func (m *mailbox) count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.mail)
-}
+func (m mailbox) last(t *testing.T, addr string) *auth.LoginMail { t.Helper(); return m.Last(t, addr) }
+func (m mailbox) count() int                                     { return m.Count() }
 
 // linkToken returns the link_token and auth_request_id of a mail's link.
 func linkToken(t *testing.T, lm *auth.LoginMail) (token, id string) {
@@ -93,27 +63,21 @@ type fixtureOptions struct {
 
 func newFixture(t *testing.T, opts fixtureOptions) *fixture {
 	t.Helper()
-	f := &fixture{clock: authtest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), mail: &mailbox{}}
+	f := &fixture{clock: authtest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), mail: &mailbox{&authtest.Mailbox{}}}
 	store := memstore.New()
-	keys, err := auth.NewKeys(testSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := auth.NewService(auth.Config{
-		Type:    opts.typ,
-		LinkURL: "https://latch.example.com/api/auth/passwordless/verify",
-		Keys:    keys,
-		Clock:   f.clock,
-	}, store, store, f.mail)
+	cfg := authtest.Config(t, store, f.clock)
+	cfg.Type, cfg.LinkURL = opts.typ, "https://latch.example.com/api/auth/passwordless/verify"
+	svc, err := auth.NewService(cfg, store, f.mail)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.provider = mustProvider(t, svc, ProviderConfig{
-		Clients: []string{testClientID + ":" + testClientSecret, "other:other-secret-0123456789"},
-		Secret:  testSecret,
-		Type:    svc.Config().Type,
-		Clock:   f.clock,
-		Logger:  quiet,
+		Clients:  []string{testClientID + ":" + testClientSecret, "other:other-secret-0123456789"},
+		Secret:   testSecret,
+		TokenKey: testTokenKey,
+		Type:     svc.Config().Type,
+		Clock:    f.clock,
+		Logger:   quiet,
 	})
 	f.setProvider(f.provider)
 	f.srv = newH2CServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -243,4 +207,9 @@ func freeAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// testTokenKey is a fixed bearer-token key for tests.
+func testTokenKey(context.Context) ([]byte, error) {
+	return []byte("test-bearer-token-key-0123456789"), nil
 }

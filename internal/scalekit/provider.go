@@ -22,8 +22,8 @@ import (
 // *auth.Service implements it. Errors are *auth.Error values.
 type Engine interface {
 	Send(ctx context.Context, req auth.SendRequest) (*auth.Sent, error)
-	Resend(ctx context.Context, id string) (*auth.Sent, error)
-	VerifyCode(ctx context.Context, id, code string) (*auth.Login, error)
+	Resend(ctx context.Context, id string, caller auth.Caller) (*auth.Sent, error)
+	VerifyCode(ctx context.Context, id, code string, caller auth.Caller) (*auth.Login, error)
 	VerifyLink(ctx context.Context, p auth.LinkProof) (*auth.Login, error)
 }
 
@@ -51,9 +51,13 @@ type ProviderConfig struct {
 	// Clients are the API clients as "id:secret" pairs (API_CLIENTS).
 	// At least one is required.
 	Clients []string
-	// Secret is the server's key material (SESSION_SECRET); tokens and
-	// client-secret hashes use keys derived from it. Required.
+	// Secret is the server's key material (SESSION_SECRET); client-secret
+	// hashes use a key derived from it. Required.
 	Secret string
+	// TokenKey returns the key that signs bearer tokens: a random key of
+	// its own, kept sealed in the store (vault), so that a guessed
+	// SESSION_SECRET forges no token. Required.
+	TokenKey func(ctx context.Context) ([]byte, error)
 	// Type is what the engine's emails carry (LINK_OTP); with a link,
 	// send requires magiclink_auth_uri.
 	Type auth.PasswordlessType
@@ -88,6 +92,9 @@ func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
 	if cfg.Secret == "" {
 		return nil, errors.New("scalekit: provider needs a secret")
 	}
+	if cfg.TokenKey == nil {
+		return nil, errors.New("scalekit: provider needs a token key")
+	}
 	if len(cfg.Clients) == 0 {
 		return nil, errors.New("scalekit: provider needs at least one API client")
 	}
@@ -110,7 +117,7 @@ func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
 	return &Provider{
 		engine:  engine,
 		clients: cl,
-		tokens:  &tokens{key: auth.DeriveKey(cfg.Secret, "latch provider token key v1"), ttl: cfg.TokenLifetime},
+		tokens:  &tokens{key: cfg.TokenKey, ttl: cfg.TokenLifetime},
 		typ:     cfg.Type,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
@@ -135,27 +142,42 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 // requireToken refuses RPCs without a live bearer token.
 func (p *Provider) requireToken(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if err := p.authorize(req.Header()); err != nil {
+		ctx, err := p.authorize(ctx, req.Header())
+		if err != nil {
 			return nil, err
 		}
 		return next(ctx, req)
 	}
 }
 
-// authorize checks the Authorization header of a provider call.
-func (p *Provider) authorize(h http.Header) *connect.Error {
+// authorize checks the Authorization header of a provider call and
+// returns ctx carrying the client it names.
+func (p *Provider) authorize(ctx context.Context, h http.Header) (context.Context, *connect.Error) {
 	raw := h.Get("Authorization")
 	scheme, token, _ := strings.Cut(raw, " ")
 	token = strings.TrimSpace(token)
 	if raw == "" || token == "" || !strings.EqualFold(scheme, "Bearer") {
-		return unauthenticated(msgTokenEmpty)
+		return ctx, unauthenticated(msgTokenEmpty)
 	}
-	id, err := p.tokens.check(token, p.clock.Now())
+	id, err := p.tokens.check(ctx, token, p.clock.Now())
+	if errors.Is(err, errTokenKey) {
+		p.log.ErrorContext(ctx, "scalekit: token key unavailable", "err", err)
+		return ctx, providerError(connect.CodeUnavailable, "UNAVAILABLE", msgUnavailable)
+	}
 	if err != nil || !p.clients.known(id) {
 		// A token of a client no longer configured is refused too.
-		return unauthenticated(msgTokenInvalid)
+		return ctx, unauthenticated(msgTokenInvalid)
 	}
-	return nil
+	return context.WithValue(ctx, clientKey{}, id), nil
+}
+
+type clientKey struct{}
+
+// callerOf is the engine's caller for a provider call: the client the
+// bearer token names. Its challenges are its own.
+func callerOf(ctx context.Context) auth.Caller {
+	id, _ := ctx.Value(clientKey{}).(string)
+	return auth.Caller{Requester: "client:" + id, ClientID: id}
 }
 
 func (p *Provider) recovered(ctx context.Context, _ connect.Spec, _ http.Header, v any) error {
@@ -234,6 +256,7 @@ func (p *Provider) send(ctx context.Context, m *pb.SendPasswordlessRequest) (*pb
 		LinkURL:           linkURL,
 		Expiry:            expiry,
 		TemplateVariables: m.GetTemplateVariables(),
+		Caller:            callerOf(ctx),
 	})
 	if err != nil {
 		return nil, p.engineError(ctx, "send", err)
@@ -249,7 +272,7 @@ func (p *Provider) resend(ctx context.Context, m *pb.ResendPasswordlessRequest) 
 	if len(id) > auth.MaxChallengeIDLength {
 		return nil, invalidArgument(fmt.Sprintf("auth_request_id must be at most %d characters", auth.MaxChallengeIDLength))
 	}
-	sent, err := p.engine.Resend(ctx, id)
+	sent, err := p.engine.Resend(ctx, id, callerOf(ctx))
 	if err != nil {
 		return nil, p.engineError(ctx, "resend", err)
 	}
@@ -275,7 +298,7 @@ func (p *Provider) verify(ctx context.Context, m *pb.VerifyPasswordLessRequest) 
 		case id == "":
 			return nil, invalidArgument(msgIDRequired)
 		}
-		login, err = p.engine.VerifyCode(ctx, id, c.Code)
+		login, err = p.engine.VerifyCode(ctx, id, c.Code, callerOf(ctx))
 	case *pb.VerifyPasswordLessRequest_LinkToken:
 		switch {
 		case c.LinkToken == "":
@@ -284,7 +307,7 @@ func (p *Provider) verify(ctx context.Context, m *pb.VerifyPasswordLessRequest) 
 			return nil, invalidArgument(fmt.Sprintf("link_token must be at most %d characters", auth.MaxLinkTokenLength))
 		}
 		// The app's server relays the link: same-browser checks are the app's.
-		login, err = p.engine.VerifyLink(ctx, auth.LinkProof{Token: c.LinkToken, ChallengeID: id, ServerSide: true})
+		login, err = p.engine.VerifyLink(ctx, auth.LinkProof{Token: c.LinkToken, ChallengeID: id, ServerSide: true, Caller: callerOf(ctx)})
 	default:
 		return nil, invalidArgument("code or link_token is required")
 	}

@@ -82,7 +82,8 @@ func (p *Provider) handleVerify(w http.ResponseWriter, r *http.Request) {
 // serveREST authorizes, decodes the body into m, runs op and writes its
 // answer or error.
 func (p *Provider) serveREST(w http.ResponseWriter, r *http.Request, m proto.Message, op func(ctx context.Context) (any, *connect.Error)) {
-	if err := p.authorize(r.Header); err != nil {
+	ctx, err := p.authorize(r.Context(), r.Header)
+	if err != nil {
 		writeRESTError(w, err)
 		return
 	}
@@ -90,7 +91,7 @@ func (p *Provider) serveREST(w http.ResponseWriter, r *http.Request, m proto.Mes
 		writeRESTError(w, err)
 		return
 	}
-	res, err := op(r.Context())
+	res, err := op(ctx)
 	if err != nil {
 		writeRESTError(w, err)
 		return
@@ -222,7 +223,12 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.clock.Now()
-	token, exp := p.tokens.issue(id, now)
+	token, exp, err := p.tokens.issue(r.Context(), id, now)
+	if err != nil {
+		p.log.ErrorContext(r.Context(), "scalekit: token key unavailable", "err", err)
+		fail(http.StatusServiceUnavailable, "temporarily_unavailable", "The server cannot issue tokens right now; try again shortly.")
+		return
+	}
 	writeRESTJSON(w, http.StatusOK, map[string]any{
 		"access_token": token,
 		"token_type":   "Bearer",

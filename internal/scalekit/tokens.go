@@ -1,6 +1,7 @@
 package scalekit
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/subtle"
 	"encoding/base64"
@@ -56,14 +57,18 @@ func (c *clients) authenticate(id, secret string) bool {
 func (c *clients) known(id string) bool { _, ok := c.hashes[id]; return ok }
 
 // tokens issues and checks stateless bearer tokens: an HMAC-SHA256 over
-// the client id and expiry, keyed from the session secret, so any replica
-// sharing the secret accepts any replica's token and nothing is stored.
+// the client id and expiry, under a random key kept sealed in the store,
+// so any replica accepts any replica's token, nothing per token is stored,
+// and a guessed SESSION_SECRET forges nothing.
 //
 // Format: "lpt1." base64url(expiry as 8 bytes big-endian ‖ client id) "." base64url(MAC).
 type tokens struct {
-	key []byte
+	key func(ctx context.Context) ([]byte, error)
 	ttl time.Duration
 }
+
+// errTokenKey means the signing key could not be read (the store is down).
+var errTokenKey = errors.New("token key unavailable")
 
 const tokenPrefix = "lpt1."
 
@@ -71,18 +76,22 @@ const tokenPrefix = "lpt1."
 // a caller learns nothing about which check failed.
 var errBadToken = errors.New("invalid token")
 
-func (t *tokens) issue(clientID string, now time.Time) (string, time.Time) {
+func (t *tokens) issue(ctx context.Context, clientID string, now time.Time) (string, time.Time, error) {
+	key, err := t.key(ctx)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("%w: %v", errTokenKey, err)
+	}
 	exp := now.Add(t.ttl).Truncate(time.Second)
 	payload := make([]byte, 8, 8+len(clientID))
 	binary.BigEndian.PutUint64(payload, uint64(exp.Unix()))
 	payload = append(payload, clientID...)
-	sig := auth.MAC(t.key, "bearer token", string(payload))
+	sig := auth.MAC(key, "bearer token", string(payload))
 	enc := base64.RawURLEncoding
-	return tokenPrefix + enc.EncodeToString(payload) + "." + enc.EncodeToString(sig), exp
+	return tokenPrefix + enc.EncodeToString(payload) + "." + enc.EncodeToString(sig), exp, nil
 }
 
 // check returns the client id of a live token.
-func (t *tokens) check(token string, now time.Time) (string, error) {
+func (t *tokens) check(ctx context.Context, token string, now time.Time) (string, error) {
 	rest, ok := strings.CutPrefix(token, tokenPrefix)
 	if !ok || len(token) > 512 {
 		return "", errBadToken
@@ -97,7 +106,11 @@ func (t *tokens) check(token string, now time.Time) (string, error) {
 	if err1 != nil || err2 != nil || len(payload) < 9 {
 		return "", errBadToken
 	}
-	if !hmac.Equal(sig, auth.MAC(t.key, "bearer token", string(payload))) {
+	key, err := t.key(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", errTokenKey, err)
+	}
+	if !hmac.Equal(sig, auth.MAC(key, "bearer token", string(payload))) {
 		return "", errBadToken
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(payload[:8])), 0)

@@ -60,7 +60,7 @@ func (s *Server) send(r *http.Request, email, state, template, redirectTo string
 	if err != nil {
 		return nil, err
 	}
-	return s.login.Send(r.Context(), auth.SendRequest{Email: email, State: state, Template: template, RedirectTo: target})
+	return s.login.Send(r.Context(), auth.SendRequest{Email: email, State: state, Template: template, RedirectTo: target, Caller: s.caller(r)})
 }
 
 func (s *Server) handleResend(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +71,7 @@ func (s *Server) handleResend(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	sent, err := s.login.Resend(r.Context(), body.AuthRequestID)
+	sent, err := s.login.Resend(r.Context(), body.AuthRequestID, s.caller(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -97,7 +97,7 @@ func (s *Server) handleVerifyCode(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	login, err := s.login.VerifyCode(r.Context(), body.AuthRequestID, body.Code)
+	login, err := s.login.VerifyCode(r.Context(), body.AuthRequestID, body.Code, s.caller(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -112,7 +112,8 @@ func (s *Server) handleVerifyCode(w http.ResponseWriter, r *http.Request) {
 // signIn starts a session for a verified login and sets its cookie. The
 // token is always new, so a cookie planted before login is never adopted.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request, login *auth.Login) error {
-	token, sess, err := s.sessions.StartSession(r.Context(), login.User)
+	info := auth.SessionInfo{Method: login.Method, Device: deviceName(r.UserAgent()), Network: limitKey(stateOf(r.Context()).clientIP)}
+	token, sess, err := s.sessions.StartSession(r.Context(), login.User, info)
 	if err != nil {
 		return err
 	}
@@ -145,6 +146,7 @@ func (s *Server) linkInput(r *http.Request) (auth.LinkProof, bool, error) {
 		p.Token = first(r.PostForm.Get("link_token"), r.PostForm.Get("linkToken"))
 		p.ChallengeID = first(r.PostForm.Get("auth_request_id"), r.PostForm.Get("authRequestId"))
 		p.Binding = bindingFor(r, p.ChallengeID)
+		p.Caller = s.caller(r)
 		return p, true, nil
 	case isJSON(r):
 		var body struct {
@@ -159,6 +161,7 @@ func (s *Server) linkInput(r *http.Request) (auth.LinkProof, bool, error) {
 		p.Token = first(body.LinkToken, body.LinkTokenSnake)
 		p.ChallengeID = first(body.ID, body.IDSnake)
 		p.Binding = bindingFor(r, p.ChallengeID)
+		p.Caller = s.caller(r)
 		return p, false, nil
 	}
 	return p, false, unsupportedMedia()

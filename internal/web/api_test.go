@@ -46,7 +46,7 @@ func TestSignInByCode(t *testing.T) {
 		t.Fatalf("auth request cookie %+v is not httpOnly SameSite=Lax", ck)
 	}
 
-	m := h.mail.last(t, "ada@example.com")
+	m := h.mail.Last(t, "ada@example.com")
 	r = h.postJSON(c, "/api/auth/passwordless/email/verify/code", map[string]string{"authRequestId": id, "code": m.Code})
 	if r.StatusCode != 200 {
 		t.Fatalf("verify: %d %s", r.StatusCode, r.body)
@@ -194,7 +194,7 @@ func TestErrorsThroughHTTP(t *testing.T) {
 			wantError(t, tc.resp(), tc.status, tc.code)
 		})
 	}
-	if n := len(h.mail.byTo); n != 0 {
+	if n := h.mail.Count(); n != 0 {
 		t.Fatalf("bad requests sent %d mails", n)
 	}
 	r := h.get(c, "/api/auth/passwordless/email/send")
@@ -283,7 +283,7 @@ func TestResendAndLimits(t *testing.T) {
 	if r.StatusCode != 200 || r.json(t)["authRequestId"] != id {
 		t.Fatalf("resend: %d %s", r.StatusCode, r.body)
 	}
-	second := h.mail.last(t, "ada@example.com")
+	second := h.mail.Last(t, "ada@example.com")
 	if second.Code == first.Code && second.Link == first.Link {
 		t.Fatal("resend did not make a fresh code and link")
 	}

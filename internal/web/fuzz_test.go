@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/auth/authtest"
 	"github.com/latch-auth/latch/internal/memstore"
 	"github.com/latch-auth/latch/internal/web"
 )
@@ -16,8 +17,10 @@ import (
 // fuzzServer is the whole web layer over memstore, with limits out of the way.
 func fuzzServer(f *testing.F) http.Handler {
 	store := memstore.New()
-	keys, _ := auth.NewKeys("fuzz-secret-fuzz-secret-fuzz-secret!")
-	svc, err := auth.NewService(auth.Config{LinkURL: "http://latch.test/api/auth/passwordless/verify", Keys: keys, EmailSendLimit: 1 << 30}, store, store, &mailbox{byTo: map[string][]*auth.LoginMail{}})
+	cfg := authtest.Config(f, store, auth.SystemClock{})
+	cfg.LinkURL = "http://latch.test/api/auth/passwordless/verify"
+	cfg.EmailSendLimit, cfg.EmailSendGlobalLimit, cfg.RequesterMailLimit, cfg.RequesterFailureLimit = 1<<30, 1<<30, -1, -1
+	svc, err := auth.NewService(cfg, store, &authtest.Mailbox{})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -20,35 +19,11 @@ import (
 	"github.com/latch-auth/latch/internal/web"
 )
 
-// mailbox is a fake auth.Mailer that keeps login mails by recipient.
-type mailbox struct {
-	mu   sync.Mutex
-	byTo map[string][]*auth.LoginMail
-}
-
-func (m *mailbox) SendLogin(_ context.Context, lm *auth.LoginMail) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.byTo[lm.To] = append(m.byTo[lm.To], lm)
-	return nil
-}
-
-func (m *mailbox) last(t *testing.T, to string) *auth.LoginMail {
-	t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	list := m.byTo[to]
-	if len(list) == 0 {
-		t.Fatalf("no mail to %s", to)
-	}
-	return list[len(list)-1]
-}
-
 type harness struct {
 	t      *testing.T
 	srv    *httptest.Server
 	clock  *authtest.Clock
-	mail   *mailbox
+	mail   *authtest.Mailbox
 	client *http.Client
 	logs   *bytes.Buffer
 }
@@ -60,10 +35,9 @@ type options struct {
 
 func newHarness(t *testing.T, opts options) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: authtest.NewClock(authtest.Epoch), mail: &mailbox{byTo: map[string][]*auth.LoginMail{}}, logs: &bytes.Buffer{}}
+	h := &harness{t: t, clock: authtest.NewClock(authtest.Epoch), mail: &authtest.Mailbox{}, logs: &bytes.Buffer{}}
 	store := memstore.New()
-	keys, _ := auth.NewKeys("web-test-secret-web-test-secret-0123")
-	acfg := auth.Config{LinkURL: "http://placeholder/api/auth/passwordless/verify", Keys: keys, Clock: h.clock}
+	acfg := authtest.Config(t, store, h.clock)
 	if opts.auth != nil {
 		opts.auth(&acfg)
 	}
@@ -74,7 +48,7 @@ func newHarness(t *testing.T, opts options) *harness {
 	t.Cleanup(h.srv.Close)
 	base, _ := url.Parse(h.srv.URL)
 	acfg.LinkURL = h.srv.URL + "/api/auth/passwordless/verify"
-	svc, err := auth.NewService(acfg, store, store, h.mail)
+	svc, err := auth.NewService(acfg, store, h.mail)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +143,7 @@ func (h *harness) send(c *http.Client, addr string) (string, *auth.LoginMail) {
 	if r.StatusCode != http.StatusOK {
 		h.t.Fatalf("send: %d %s", r.StatusCode, r.body)
 	}
-	return r.json(h.t)["authRequestId"].(string), h.mail.last(h.t, addr)
+	return r.json(h.t)["authRequestId"].(string), h.mail.Last(h.t, addr)
 }
 
 // wantError checks the one error shape, the status and the code.

@@ -353,7 +353,7 @@ func (s *Server) handleLoginCode(w http.ResponseWriter, r *http.Request) {
 	}
 	code := r.PostForm.Get("code")
 	d := pageData{Email: r.PostForm.Get("email"), AuthRequestID: r.PostForm.Get("auth_request_id")}
-	login, err := s.login.VerifyCode(r.Context(), d.AuthRequestID, code)
+	login, err := s.login.VerifyCode(r.Context(), d.AuthRequestID, code, s.caller(r))
 	if err == nil {
 		err = s.signIn(w, r, login)
 	}
@@ -371,7 +371,7 @@ func (s *Server) handleLoginResend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := pageData{Email: r.PostForm.Get("email"), AuthRequestID: r.PostForm.Get("auth_request_id")}
-	sent, err := s.login.Resend(r.Context(), d.AuthRequestID)
+	sent, err := s.login.Resend(r.Context(), d.AuthRequestID, s.caller(r))
 	if err != nil {
 		s.renderLoginError(w, r, d, "resend", "", err)
 		return
@@ -580,7 +580,7 @@ func intDetail(details map[string]any, key string) (int, bool) {
 
 func (s *Server) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p := auth.LinkProof{Token: q.Get("link_token"), ChallengeID: q.Get("auth_request_id")}
+	p := auth.LinkProof{Token: q.Get("link_token"), ChallengeID: q.Get("auth_request_id"), Caller: s.caller(r)}
 	p.Binding = bindingFor(r, p.ChallengeID)
 	d := pageData{Title: "Finish signing in", LinkToken: p.Token, AuthRequestID: p.ChallengeID}
 	st, err := s.login.InspectLink(r.Context(), p)

@@ -77,7 +77,7 @@ func TestLoginFormsWithoutJavaScript(t *testing.T) {
 		}
 	}
 	id := hiddenValue(r.body, "auth_request_id")
-	code := h.mail.last(t, "Ada@example.com").Code
+	code := h.mail.Last(t, "Ada@example.com").Code
 
 	r = mustPost(t, h, c, "/login/code", url.Values{"auth_request_id": {id}, "email": {"Ada@example.com"}, "code": {wrongCode(code)}}, 400)
 	if got := pageError(r.body, "code-error"); got != "That code isn't right. You have 4 more tries." {
@@ -195,7 +195,7 @@ func TestLoginErrorsInWords(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, tc.opts)
 			r := mustPost(t, h, h.client, "/login", url.Values{"email": {"ada@example.com"}}, 200)
-			id, code := hiddenValue(r.body, "auth_request_id"), h.mail.last(t, "ada@example.com").Code
+			id, code := hiddenValue(r.body, "auth_request_id"), h.mail.Last(t, "ada@example.com").Code
 			for i, s := range tc.steps(h, id, code) {
 				r := mustPost(t, h, h.client, s.path, s.form, s.status)
 				if s.field == "" {
@@ -242,7 +242,7 @@ func TestPagesHaveNoInlineStyleOrScript(t *testing.T) {
 	pages := map[string][]byte{"login": h.get(c, "/login").body, "missing": h.get(c, "/nope").body}
 	r := mustPost(t, h, c, "/login", url.Values{"email": {"ada@example.com"}}, 200)
 	pages["code"] = r.body
-	m := h.mail.last(t, "ada@example.com")
+	m := h.mail.Last(t, "ada@example.com")
 	pages["link"] = h.get(c, linkPath(t, m.Link)).body
 	pages["link elsewhere"] = h.get(newClient(), linkPath(t, m.Link)).body
 	mustPost(t, h, c, "/login/code", url.Values{"auth_request_id": {hiddenValue(r.body, "auth_request_id")}, "code": {m.Code}}, http.StatusSeeOther)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/kv"
 )
 
 // limitByIP applies two limits per client IP and RATE_LIMIT_WINDOW:
@@ -27,7 +28,7 @@ func (s *Server) limitByIP(next http.Handler) http.Handler {
 			return
 		}
 		ip := limitKey(stateOf(r.Context()).clientIP)
-		var shown auth.Decision
+		var shown kv.Decision
 		for _, l := range []struct {
 			on    bool
 			name  string
@@ -36,9 +37,9 @@ func (s *Server) limitByIP(next http.Handler) http.Handler {
 			if !l.on {
 				continue
 			}
-			d, err := s.ipLimiter.Take(r.Context(), l.name+":"+ip, l.limit, s.cfg.RateLimitWindow, s.clock.Now())
+			d, err := s.ipLimiter.Reserve(r.Context(), "lim:"+l.name+":"+ip, l.limit, s.cfg.RateLimitWindow, s.clock.Now())
 			if err != nil {
-				s.middlewareError(w, r, err)
+				s.middlewareError(w, r, auth.Unavailable("rate limit", err))
 				return
 			}
 			if shown.Limit == 0 || d.Remaining < shown.Remaining || !d.Allowed {
@@ -47,7 +48,7 @@ func (s *Server) limitByIP(next http.Handler) http.Handler {
 			if !d.Allowed {
 				setRateLimitHeaders(w, d)
 				s.auditor.Audit(r.Context(), auth.Event{Kind: auth.EventRateLimited, Method: l.name})
-				s.middlewareError(w, r, auth.RateLimited(d.Reset))
+				s.middlewareError(w, r, auth.RateLimited(d.RetryAfter))
 				return
 			}
 		}
@@ -80,9 +81,14 @@ func limitKey(ip string) string {
 	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
-func setRateLimitHeaders(w http.ResponseWriter, d auth.Decision) {
+func setRateLimitHeaders(w http.ResponseWriter, d kv.Decision) {
 	h := w.Header()
 	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
 	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
 	h.Set("RateLimit-Reset", strconv.Itoa(auth.Seconds(d.Reset)))
+}
+
+// caller is who asks, for the engine's limits: the client's network.
+func (s *Server) caller(r *http.Request) auth.Caller {
+	return auth.Caller{Requester: "net:" + limitKey(stateOf(r.Context()).clientIP)}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/auth/authtest"
 	"github.com/latch-auth/latch/internal/mail/outbox"
 	"github.com/latch-auth/latch/internal/memstore"
 	"github.com/latch-auth/latch/internal/web"
@@ -35,7 +36,7 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 			r := h.do(h.client, "POST", send, "application/json", body(`{"email":"`+addr+`"}`), tc.header...)
 			if tc.status == 403 {
 				wantError(t, r, 403, auth.CodeCrossOrigin)
-				if _, sent := h.mail.byTo[addr]; sent {
+				if len(h.mail.To(addr)) > 0 {
 					t.Fatal("a refused request sent mail")
 				}
 				return
@@ -128,7 +129,7 @@ func TestLogoutEverywhere(t *testing.T) {
 	for _, c := range []*http.Client{laptop, phone} {
 		id, _ := h.send(c, "ada@example.com")
 		h.clock.Advance(31e9) // past the per-address send window's tight limit
-		m := h.mail.last(t, "ada@example.com")
+		m := h.mail.Last(t, "ada@example.com")
 		if r := h.postJSON(c, "/api/auth/passwordless/email/verify/code", map[string]string{"authRequestId": id, "code": m.Code}); r.StatusCode != 200 {
 			t.Fatalf("sign-in: %d %s", r.StatusCode, r.body)
 		}
@@ -175,7 +176,7 @@ func TestSendDoesNotRevealWhoMaySignIn(t *testing.T) {
 	if len(a) != len(b) || a["expiresIn"] != b["expiresIn"] || a["passwordlessType"] != b["passwordlessType"] {
 		t.Fatalf("answers differ: %s vs %s", in.body, out.body)
 	}
-	for _, m := range h.mail.byTo["eve@elsewhere.test"] {
+	for _, m := range h.mail.To("eve@elsewhere.test") {
 		if !m.Suppressed || m.Code != "" || m.Link != "" {
 			t.Fatal("an address outside ALLOWED_EMAIL_DOMAINS got a code")
 		}
@@ -223,7 +224,7 @@ func TestRedirectAfterLinkLogin(t *testing.T) {
 	if r.StatusCode != 200 {
 		t.Fatal(r.StatusCode)
 	}
-	m := h.mail.last(t, "ada@example.com")
+	m := h.mail.Last(t, "ada@example.com")
 	u, _ := url.Parse(m.Link)
 	r = h.postForm(newClient(), "/api/auth/passwordless/verify", u.Query())
 	if r.StatusCode != 303 || r.Header.Get("Location") != "/welcome" {
@@ -298,8 +299,7 @@ func TestPerIPLimitOnSendAndVerify(t *testing.T) {
 
 func TestOutboxIsNeverServedInProduction(t *testing.T) {
 	store := memstore.New()
-	keys, _ := auth.NewKeys("prod-test-secret-prod-test-secret-0123")
-	svc, _ := auth.NewService(auth.Config{LinkURL: "https://x.example/v", Keys: keys}, store, store, &mailbox{byTo: map[string][]*auth.LoginMail{}})
+	svc, _ := auth.NewService(authtest.Config(t, store, auth.SystemClock{}), store, &authtest.Mailbox{})
 	base, _ := url.Parse("https://login.example.com")
 	s, err := web.New(web.Config{Production: true, BaseURL: base}, web.Deps{Login: svc, Sessions: svc, IPLimiter: store, Outbox: outbox.New(nil, 10), Logger: discardLogger()})
 	if err != nil {

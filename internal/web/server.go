@@ -18,6 +18,7 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/mail/outbox"
 	"github.com/latch-auth/latch/internal/metrics"
 )
@@ -27,15 +28,15 @@ import (
 // provider. Errors are *auth.Error values with the contract's codes.
 type Passwordless interface {
 	Send(ctx context.Context, req auth.SendRequest) (*auth.Sent, error)
-	Resend(ctx context.Context, id string) (*auth.Sent, error)
-	VerifyCode(ctx context.Context, id, code string) (*auth.Login, error)
+	Resend(ctx context.Context, id string, caller auth.Caller) (*auth.Sent, error)
+	VerifyCode(ctx context.Context, id, code string, caller auth.Caller) (*auth.Login, error)
 	VerifyLink(ctx context.Context, p auth.LinkProof) (*auth.Login, error)
 	InspectLink(ctx context.Context, p auth.LinkProof) (auth.LinkStatus, error)
 }
 
 // Sessions keeps signed-in browsers; *auth.Service implements it.
 type Sessions interface {
-	StartSession(ctx context.Context, u auth.User) (string, *auth.Session, error)
+	StartSession(ctx context.Context, u auth.User, info ...auth.SessionInfo) (string, *auth.Session, error)
 	Authenticate(ctx context.Context, token string) (*auth.Session, error)
 	Logout(ctx context.Context, token string, everywhere bool) error
 }
@@ -78,8 +79,8 @@ type Config struct {
 type Deps struct {
 	Login    Passwordless
 	Sessions Sessions
-	// IPLimiter counts requests per client address.
-	IPLimiter auth.Limiter
+	// IPLimiter keeps the per-IP counters.
+	IPLimiter kv.Store
 	Clock     auth.Clock
 	// Outbox is the development mail capture; nil disables /dev/outbox.
 	Outbox  *outbox.Outbox
@@ -97,7 +98,7 @@ type Server struct {
 	cfg       Config
 	login     Passwordless
 	sessions  Sessions
-	ipLimiter auth.Limiter
+	ipLimiter kv.Store
 	clock     auth.Clock
 	outbox    *outbox.Outbox
 	metrics   *metrics.Metrics

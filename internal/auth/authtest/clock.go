@@ -1,12 +1,19 @@
-// Package authtest holds what tests of the engine and its parts share: the
-// conformance suites that every Store and Limiter must pass, and a settable
-// clock.
+// Package authtest holds what tests of the engine and its parts share: a
+// settable clock at a fixed epoch, one fake mailbox, an engine wired to any
+// kv.Store, and the suite that runs the engine's rules once on top of
+// every backend.
 package authtest
 
 import (
 	"sync"
 	"time"
+
+	"github.com/latch-auth/latch/internal/kv/kvtest"
 )
+
+// Epoch is the fixed instant tests start at (kvtest.Epoch): seven minutes
+// past an hour, so no test's windows cross a boundary by accident.
+var Epoch = kvtest.Epoch
 
 // Clock is an auth.Clock that moves only when told to.
 type Clock struct {

@@ -34,6 +34,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/auth/authtest"
 	"github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/mail/outbox"
 	"github.com/latch-auth/latch/internal/memstore"
@@ -97,23 +98,16 @@ func mustServer(t *testing.T, o serverOptions) *server {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	clock := &shiftClock{}
-	keys, err := auth.NewKeys("browser-test-secret-0123456789-abcdefghij")
-	if err != nil {
-		t.Fatal(err)
-	}
 	renderer, err := mail.NewRenderer(mail.Brand{AppName: o.appName, AccentColor: o.accent, From: o.appName + " <no-reply@example.test>"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	box := outbox.New(log, outbox.DefaultCapacity)
 	store := memstore.New()
-	svc, err := auth.NewService(auth.Config{
-		ResendCooldown: o.resendCooldown,
-		SameBrowser:    o.sameBrowser,
-		LinkURL:        base.String() + "/api/auth/passwordless/verify",
-		Keys:           keys,
-		Clock:          clock,
-	}, store, store, &mail.Direct{Renderer: renderer, Transport: box, Clock: clock})
+	cfg := authtest.Config(t, store, clock)
+	cfg.ResendCooldown, cfg.SameBrowser = o.resendCooldown, o.sameBrowser
+	cfg.LinkURL = base.String() + "/api/auth/passwordless/verify"
+	svc, err := auth.NewService(cfg, store, &mail.Direct{Renderer: renderer, Transport: box, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

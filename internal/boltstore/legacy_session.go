@@ -8,29 +8,16 @@ import (
 	"github.com/latch-auth/latch/internal/auth"
 )
 
-// Sessions are read on every authenticated request, so they have a small
-// fixed binary layout instead of JSON:
+// The release before kept sessions in a fixed binary layout:
 //
 //	created, lastSeen, expires: int64 Unix nanoseconds
 //	idle: int64 nanoseconds
 //	userID, email: uint16 length + bytes
 const sessionFixed = 4 * 8
 
-func encodeSession(s *auth.Session) []byte {
-	b := make([]byte, sessionFixed, sessionFixed+4+len(s.UserID)+len(s.Email))
-	binary.BigEndian.PutUint64(b[0:], uint64(s.CreatedAt.UnixNano()))
-	binary.BigEndian.PutUint64(b[8:], uint64(s.LastSeenAt.UnixNano()))
-	binary.BigEndian.PutUint64(b[16:], uint64(s.ExpiresAt.UnixNano()))
-	binary.BigEndian.PutUint64(b[24:], uint64(s.IdleTimeout))
-	b = binary.BigEndian.AppendUint16(b, uint16(len(s.UserID)))
-	b = append(b, s.UserID...)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Email)))
-	return append(b, s.Email...)
-}
-
 var errCorruptSession = errors.New("corrupt session record")
 
-func decodeSession(b []byte) (*auth.Session, error) {
+func decodeLegacySession(b []byte) (*auth.Session, error) {
 	if len(b) < sessionFixed+2 {
 		return nil, errCorruptSession
 	}
