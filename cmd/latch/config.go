@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	latchmail "github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/mail/mailqueue"
 	"github.com/latch-auth/latch/internal/mail/smtpmail"
 	"github.com/latch-auth/latch/internal/redisstore"
+	"github.com/latch-auth/latch/internal/web"
 )
 
 // Config is every setting Latch reads, from the environment or a .env
@@ -94,10 +96,12 @@ type Config struct {
 func (c *Config) production() bool { return c.AppEnv == "production" }
 
 // loadConfig fills a Config from getenv, applying defaults, and reports
-// every problem at once.
+// every problem at once, each setting once: a value that does not parse is
+// not judged again by validate.
 func loadConfig(getenv func(string) string) (*Config, error) {
 	c := &Config{}
 	var errs []error
+	unparsed := map[string]bool{}
 	v := reflect.ValueOf(c).Elem()
 	t := v.Type()
 	for i := range t.NumField() {
@@ -112,9 +116,15 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		}
 		if err := setField(v.Field(i), raw); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			unparsed[name] = true
 		}
 	}
-	errs = append(errs, c.validate()...)
+	for _, err := range c.validate() {
+		name, _, _ := strings.Cut(err.Error(), ":")
+		if !unparsed[name] {
+			errs = append(errs, err)
+		}
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -204,6 +214,9 @@ func (c *Config) validate() []error {
 	if c.production() {
 		if c.SessionSecret == "" {
 			bad("SESSION_SECRET: required in production")
+		}
+		if c.BaseURL == "" {
+			bad("BASE_URL: required in production (magic links would point at this machine's address); set it to the public https URL")
 		}
 		// Only a pure upstream deployment sends no mail of its own.
 		if c.SMTPURL == "" && (c.ScalekitEnvironmentURL == "" || len(c.APIClients) > 0) {
@@ -302,7 +315,8 @@ func (c *Config) validate() []error {
 	}
 	if c.RedisURL != "" {
 		if _, err := redisstore.ParseURL(c.RedisURL); err != nil {
-			bad("REDIS_URL: %v", err)
+			// ParseURL's error already names REDIS_URL after its package.
+			bad("%v", strings.TrimPrefix(err.Error(), "redisstore: "))
 		}
 	}
 	if c.RedisTimeout <= 0 || c.RedisPoolSize < 0 {
@@ -311,6 +325,18 @@ func (c *Config) validate() []error {
 	if c.SMTPURL != "" {
 		if _, err := smtpmail.New(smtpmail.Options{URL: c.SMTPURL}); err != nil {
 			bad("SMTP_URL: %v", err)
+		}
+	}
+	if c.MailTemplatesDir != "" {
+		// The renderer parses and tries every template: a missing
+		// directory or a broken template is a configuration problem.
+		if _, err := latchmail.NewRenderer(latchmail.Brand{From: "check@example.com"}, c.MailTemplatesDir); err != nil {
+			bad("MAIL_TEMPLATES_DIR: %s", strings.TrimPrefix(err.Error(), "mail: "))
+		}
+	}
+	if c.AppLogoFile != "" {
+		if err := web.CheckLogoFile(c.AppLogoFile); err != nil {
+			bad("APP_LOGO_FILE: %s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "web: "), "logo file: "))
 		}
 	}
 	if _, err := mail.ParseAddress(c.MailFrom); err != nil {

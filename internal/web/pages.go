@@ -128,6 +128,13 @@ func (p *pages) asset(name string) (string, error) {
 	return "/static/" + name + "?v=" + v, nil
 }
 
+// CheckLogoFile reports whether name is a logo Config.LogoFile can serve,
+// so that a configuration can be judged before the server is built.
+func CheckLogoFile(name string) error {
+	_, err := readLogo(name)
+	return err
+}
+
 // readLogo reads a logo image (PNG, JPEG, GIF, WebP or SVG) to serve it
 // from memory.
 func readLogo(name string) (*logoFile, error) {
