@@ -44,6 +44,11 @@ type Sessions interface {
 type Check struct {
 	Name string
 	Fn   func(ctx context.Context) error
+	// Optional marks a part the server keeps serving without (mail is
+	// queued durably while the relay is down): its failure answers
+	// "degraded: <Fn's error>" and leaves readiness at 200, so the error's
+	// text must be fit for anyone who can reach the probe.
+	Optional bool
 }
 
 // Config is the web layer's share of the configuration.
