@@ -22,6 +22,16 @@ type faces struct {
 	close  func() error
 }
 
+// watcher is what tells a waiting login page about its sign-in: the
+// engine when the app routes use it; nil for an upstream provider, whose
+// challenges Latch cannot see.
+func (f faces) watcher(svc *auth.Service) web.Watcher {
+	if f.login == web.Passwordless(svc) {
+		return svc
+	}
+	return nil
+}
+
 // providerFaces wires the Scalekit-compatible faces:
 //   - with SCALEKIT_ENVIRONMENT_URL, _CLIENT_ID and _CLIENT_SECRET, the app
 //     routes use that upstream provider (lazily: nothing is contacted until

@@ -338,10 +338,12 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		LogoFile:          cfg.AppLogoFile,
 		ResendCooldown:    cfg.ResendCooldown,
 		CodeLength:        cfg.CodeLength,
+		PasswordlessType:  cfg.passwordless,
 		MetricsElsewhere:  cfg.MetricsAddr != "",
 	}, web.Deps{
 		Login:     faces.login,
 		Sessions:  svc,
+		Watcher:   faces.watcher(svc),
 		IPLimiter: ipLimiter,
 		Outbox:    a.outbox,
 		Metrics:   m,

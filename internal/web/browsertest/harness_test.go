@@ -55,6 +55,7 @@ type serverOptions struct {
 	sameBrowser    bool
 	appName        string
 	accent         string
+	typ            auth.PasswordlessType // LINK_OTP
 }
 
 // server is the real web layer, engine, memory store and dev outbox on a
@@ -110,6 +111,7 @@ func mustServer(t *testing.T, o serverOptions) *server {
 	svc, err := auth.NewService(auth.Config{
 		ResendCooldown: o.resendCooldown,
 		SameBrowser:    o.sameBrowser,
+		Type:           o.typ,
 		LinkURL:        base.String() + "/api/auth/passwordless/verify",
 		Keys:           keys,
 		Clock:          clock,
@@ -118,15 +120,16 @@ func mustServer(t *testing.T, o serverOptions) *server {
 		t.Fatal(err)
 	}
 	srv, err := web.New(web.Config{
-		BaseURL:         base,
-		AppURL:          "/",
-		RateLimitMax:    1000,
-		RateLimitWindow: time.Minute,
-		AppName:         o.appName,
-		AccentColor:     o.accent,
-		ResendCooldown:  o.resendCooldown,
-		CodeLength:      6,
-	}, web.Deps{Login: svc, Sessions: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log})
+		BaseURL:          base,
+		AppURL:           "/",
+		RateLimitMax:     1000,
+		RateLimitWindow:  time.Minute,
+		AppName:          o.appName,
+		AccentColor:      o.accent,
+		ResendCooldown:   o.resendCooldown,
+		CodeLength:       6,
+		PasswordlessType: o.typ,
+	}, web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
