@@ -28,11 +28,11 @@ type Config struct {
 	AppEnv  string `env:"APP_ENV" default:"development" help:"development, production or test. Production refuses unsafe settings."`
 	Host    string `env:"HOST" default:"" help:"Address to listen on; empty means every interface."`
 	Port    int    `env:"PORT" default:"3000" help:"TCP port to listen on (0 picks a free one)."`
-	BaseURL string `env:"BASE_URL" default:"http://localhost:PORT" help:"Public URL of this server; magic links point here. Must be https in production unless localhost."`
+	BaseURL string `env:"BASE_URL" default:"http://localhost:PORT" help:"Public URL of this server; magic links point here. Required in production, where it must be https unless localhost."`
 	AppURL  string `env:"APP_URL" default:"/" help:"Where people land after signing in: a path here or a URL on REDIRECT_ALLOWLIST."`
 
 	RedirectAllowlist []string `env:"REDIRECT_ALLOWLIST" help:"Comma-separated origins (scheme://host[:port]) that redirects may go to."`
-	CORSOrigins       []string `env:"CORS_ALLOWED_ORIGINS" help:"Comma-separated origins allowed to call the API from a browser with credentials; * is refused."`
+	CORSOrigins       []string `env:"CORS_ALLOWED_ORIGINS" help:"Comma-separated origins (scheme://host[:port]) of your apps: they may call the API from a browser with credentials, and their forms may post here (sign-out); every other site's POST is refused as cross-site request forgery. * is refused."`
 	TrustedProxies    []string `env:"TRUSTED_PROXIES" help:"Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed."`
 	CookieDomain      string   `env:"COOKIE_DOMAIN" default:"" help:"Domain attribute of the cookies; empty keeps them to this host."`
 
@@ -44,7 +44,7 @@ type Config struct {
 	RedisPoolSize         int           `env:"REDIS_POOL_SIZE" default:"0" help:"Connections per Redis node; 0 means 10 per CPU."`
 	RedisTimeout          time.Duration `env:"REDIS_TIMEOUT" default:"1s" help:"Read and write timeout of one Redis command."`
 
-	SMTPURL          string `env:"SMTP_URL" secret:"true" help:"SMTP server: smtp://user:pass@host:587 (STARTTLS) or smtps://host:465. Empty in development: mail goes to the dev outbox."`
+	SMTPURL          string `env:"SMTP_URL" secret:"true" help:"SMTP server: smtp://user:pass@host:587 (upgraded with STARTTLS when the server offers it; add ?starttls=required to refuse a plain connection) or smtps://host:465 (TLS from the start). Empty in development: mail goes to the dev outbox."`
 	MailFrom         string `env:"MAIL_FROM" default:"Latch <no-reply@localhost>" help:"From address of login emails, with an optional display name."`
 	MailTemplatesDir string `env:"MAIL_TEMPLATES_DIR" default:"" help:"Directory of email templates that replace the embedded ones."`
 

@@ -360,6 +360,9 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := pageData{Title: "Sign in", Step: stepEmail, RedirectTo: redirectTo, RedirectNote: note, Email: rememberedEmail(r)}
+	if r.URL.Query().Get("signed_out") != "" {
+		d.Notice = s.pages.messages["signed_out"]
+	}
 	// A sign-in is pending in this browser: pick up where it was, unless
 	// the person asked for the email step.
 	if id, _ := authRequest(r); id != "" && r.URL.Query().Get("step") != stepEmail {
@@ -550,6 +553,7 @@ var loginMessages = map[string]string{
 	"resend":               "Send a new {thing}",
 	"resend_in":            "Send a new {thing} in {s}s",
 	"signing_in":           "Signing you in…",
+	"signed_out":           "You're signed out.",
 	"signed_in_elsewhere":  "You're signed in (you opened the link in another tab). Taking you on…",
 	"gone_elsewhere":       "This sign-in was finished or has expired. If you opened the link on another device, you're signed in there. To sign in here, press “{send}”.",
 }
@@ -760,10 +764,21 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	s.renderPage(w, r, http.StatusOK, "account", pageData{Title: "Your account", User: sess})
 }
 
+// handleLogoutForm signs out from a form: the account page's, or an
+// app's own sign-out button (its origin must be in CORS_ALLOWED_ORIGINS).
+// post_logout_redirect, allowed like redirect_to, sends the person back
+// to the app; else /login says they are signed out.
 func (s *Server) handleLogoutForm(w http.ResponseWriter, r *http.Request) {
-	global := false
+	global, back := false, ""
 	if err := parseForm(r); err == nil {
 		global = r.PostForm.Get("scope") == "global"
+		back = r.PostForm.Get("post_logout_redirect")
+	}
+	target, rerr := s.redirects.Check(back)
+	if rerr != nil {
+		o, _ := origin(back)
+		s.log.InfoContext(r.Context(), "logout: post_logout_redirect is neither a path here nor on REDIRECT_ALLOWLIST; ignored",
+			"origin", o, "requestId", RequestID(r.Context()))
 	}
 	err := s.sessions.Logout(r.Context(), sessionToken(r), global)
 	if err != nil && auth.ErrorCode(err) != auth.CodeUnauthorized {
@@ -772,7 +787,7 @@ func (s *Server) handleLogoutForm(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clearCookie(w, sessionCookie)
 	s.forgetEmail(w)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	http.Redirect(w, r, first(target, "/login?signed_out=1"), http.StatusSeeOther)
 }
 
 // --- the development outbox

@@ -100,8 +100,8 @@ func TestLoginFormsWithoutJavaScript(t *testing.T) {
 	}
 
 	r = mustPost(t, h, c, "/logout", nil, http.StatusSeeOther)
-	if loc := r.Header.Get("Location"); loc != "/login" {
-		t.Fatalf("signed out to %q, want /login", loc)
+	if loc := r.Header.Get("Location"); loc != "/login?signed_out=1" {
+		t.Fatalf("signed out to %q, want /login?signed_out=1", loc)
 	}
 	if r := h.get(c, "/"); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login" {
 		t.Fatalf("account after sign-out: %d %q", r.StatusCode, r.Header.Get("Location"))
