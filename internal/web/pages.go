@@ -381,10 +381,10 @@ func (s *Server) loginRedirect(r *http.Request) (target, note string) {
 	if err == nil {
 		return target, ""
 	}
-	where := "a path on this server or an origin on REDIRECT_ALLOWLIST"
+	where := "it is neither a path on this server nor a URL on REDIRECT_ALLOWLIST"
 	o, oerr := origin(raw)
 	if oerr == nil {
-		where = o + " is not on REDIRECT_ALLOWLIST"
+		where = "its origin " + o + " is not on REDIRECT_ALLOWLIST"
 	}
 	// Only the origin is logged: the rest of a URL may carry a secret.
 	s.log.InfoContext(r.Context(), "login: redirect_to is neither a path here nor on REDIRECT_ALLOWLIST; ignored, people land on APP_URL",
