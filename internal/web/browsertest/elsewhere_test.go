@@ -69,6 +69,9 @@ func TestLinkOnlyLogin(t *testing.T) {
 				t.Errorf("the step speaks of a code:\n%s", text)
 			}
 			b.mustDo(waitText("form[data-form=resend] button", "Send a new link"))
+			if js && eval[string](b, `document.activeElement.tagName`) != "H1" {
+				t.Errorf("after sending, the focus is on %s; want the step's heading (there is no code field)", eval[string](b, `document.activeElement.outerHTML`))
+			}
 			b.mustBeAccessible()
 			b.shot("link-only")
 

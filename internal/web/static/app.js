@@ -181,6 +181,12 @@
     enhance();
     if (step === "code") watch();
     var focus = $(step === "code" ? "#code" : "#email");
+    if (!focus) {
+      // A link-only sign-in has no code to type: the heading takes the
+      // focus, so a screen reader starts at "Check your email".
+      focus = $("section.step h1");
+      if (focus) focus.setAttribute("tabindex", "-1");
+    }
     if (state.error) showError(state.error.field, state.error.text);
     if (focus) {
       focus.focus();
