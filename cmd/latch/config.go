@@ -69,7 +69,7 @@ type Config struct {
 	SessionIdleTimeout    time.Duration `env:"SESSION_IDLE_TIMEOUT" default:"4h" help:"A session unused this long ends."`
 	SessionLifetime       time.Duration `env:"SESSION_LIFETIME" default:"7d" help:"A session ends this long after sign-in, used or not."`
 	RateLimitWindow       time.Duration `env:"RATE_LIMIT_WINDOW" default:"1m" help:"Window of the rate limits."`
-	RateLimitMax          int           `env:"RATE_LIMIT_MAX" default:"60" help:"Requests per client IP per window on /api (health probes excluded); 0 turns it off."`
+	RateLimitMax          int           `env:"RATE_LIMIT_MAX" default:"60" help:"Requests per client IP per window on /api (health probes and the login page's status polls excluded); 0 turns it off."`
 	RateLimitAuthIPMax    int           `env:"RATE_LIMIT_AUTH_IP_MAX" default:"30" help:"Requests per client IP per window that send mail or check a code or link (all faces); 0 turns it off."`
 	RateLimitAuthEmailMax int           `env:"RATE_LIMIT_AUTH_EMAIL_MAX" default:"2" help:"Sign-in emails (sends and resends) per address per window."`
 

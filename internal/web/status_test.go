@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/latch-auth/latch/internal/web"
 )
 
 // TestSignInStatus: the login page that waits for its email asks
@@ -75,4 +77,16 @@ func TestSignInStatus(t *testing.T) {
 			t.Errorf("status of an expired sign-in = %q, want gone", got)
 		}
 	})
+}
+
+// TestStatusPollsSpendNoRateLimit: many pages waiting behind one address
+// poll the status; the polls do not use up the address's /api budget.
+func TestStatusPollsSpendNoRateLimit(t *testing.T) {
+	h := newHarness(t, options{web: func(c *web.Config) { c.RateLimitMax = 3 }})
+	for i := range 10 {
+		if r := h.get(h.client, "/api/auth/passwordless/status"); r.StatusCode != http.StatusOK {
+			t.Fatalf("poll %d: %d", i+1, r.StatusCode)
+		}
+	}
+	h.send(h.client, "ada@example.com")
 }
