@@ -213,10 +213,12 @@ type statusJSON struct {
 // other browser can learn anything about it. Nothing is consumed.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if _, err := s.sessions.Authenticate(r.Context(), sessionToken(r)); err == nil {
+	_, err := s.sessions.Authenticate(r.Context(), sessionToken(r))
+	switch {
+	case err == nil:
 		writeJSON(w, http.StatusOK, statusJSON{Status: statusSignedIn, RedirectTo: s.appURL})
 		return
-	} else if auth.ErrorCode(err) != auth.CodeUnauthorized {
+	case auth.ErrorCode(err) != auth.CodeUnauthorized:
 		s.writeError(w, r, err)
 		return
 	}
