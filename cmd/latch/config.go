@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	latchmail "github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/mail/mailqueue"
 	"github.com/latch-auth/latch/internal/mail/smtpmail"
 	"github.com/latch-auth/latch/internal/redisstore"
+	"github.com/latch-auth/latch/internal/web"
 )
 
 // Config is every setting Latch reads, from the environment or a .env
@@ -26,11 +28,11 @@ type Config struct {
 	AppEnv  string `env:"APP_ENV" default:"development" help:"development, production or test. Production refuses unsafe settings."`
 	Host    string `env:"HOST" default:"" help:"Address to listen on; empty means every interface."`
 	Port    int    `env:"PORT" default:"3000" help:"TCP port to listen on (0 picks a free one)."`
-	BaseURL string `env:"BASE_URL" default:"http://localhost:PORT" help:"Public URL of this server; magic links point here. Must be https in production unless localhost."`
+	BaseURL string `env:"BASE_URL" default:"http://localhost:PORT" help:"Public URL of this server; magic links point here. Required in production, where it must be https unless localhost."`
 	AppURL  string `env:"APP_URL" default:"/" help:"Where people land after signing in: a path here or a URL on REDIRECT_ALLOWLIST."`
 
 	RedirectAllowlist []string `env:"REDIRECT_ALLOWLIST" help:"Comma-separated origins (scheme://host[:port]) that redirects may go to."`
-	CORSOrigins       []string `env:"CORS_ALLOWED_ORIGINS" help:"Comma-separated origins allowed to call the API from a browser with credentials; * is refused."`
+	CORSOrigins       []string `env:"CORS_ALLOWED_ORIGINS" help:"Comma-separated origins (scheme://host[:port]) of your apps: they may call the API from a browser with credentials, and their forms may post here (sign-out); every other site's POST is refused as cross-site request forgery. * is refused."`
 	TrustedProxies    []string `env:"TRUSTED_PROXIES" help:"Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed."`
 	CookieDomain      string   `env:"COOKIE_DOMAIN" default:"" help:"Domain attribute of the cookies; empty keeps them to this host."`
 
@@ -42,7 +44,7 @@ type Config struct {
 	RedisPoolSize         int           `env:"REDIS_POOL_SIZE" default:"0" help:"Connections per Redis node; 0 means 10 per CPU."`
 	RedisTimeout          time.Duration `env:"REDIS_TIMEOUT" default:"1s" help:"Read and write timeout of one Redis command."`
 
-	SMTPURL          string `env:"SMTP_URL" secret:"true" help:"SMTP server: smtp://user:pass@host:587 (STARTTLS) or smtps://host:465. Empty in development: mail goes to the dev outbox."`
+	SMTPURL          string `env:"SMTP_URL" secret:"true" help:"SMTP server: smtp://user:pass@host:587 (upgraded with STARTTLS when the server offers it; add ?starttls=required to refuse a plain connection) or smtps://host:465 (TLS from the start). Empty in development: mail goes to the dev outbox."`
 	MailFrom         string `env:"MAIL_FROM" default:"Latch <no-reply@localhost>" help:"From address of login emails, with an optional display name."`
 	MailTemplatesDir string `env:"MAIL_TEMPLATES_DIR" default:"" help:"Directory of email templates that replace the embedded ones."`
 
@@ -67,7 +69,7 @@ type Config struct {
 	SessionIdleTimeout    time.Duration `env:"SESSION_IDLE_TIMEOUT" default:"4h" help:"A session unused this long ends."`
 	SessionLifetime       time.Duration `env:"SESSION_LIFETIME" default:"7d" help:"A session ends this long after sign-in, used or not."`
 	RateLimitWindow       time.Duration `env:"RATE_LIMIT_WINDOW" default:"1m" help:"Window of the rate limits."`
-	RateLimitMax          int           `env:"RATE_LIMIT_MAX" default:"60" help:"Requests per client IP per window on /api (health probes excluded); 0 turns it off."`
+	RateLimitMax          int           `env:"RATE_LIMIT_MAX" default:"60" help:"Requests per client IP per window on /api (health probes and the login page's status polls excluded); 0 turns it off."`
 	RateLimitAuthIPMax    int           `env:"RATE_LIMIT_AUTH_IP_MAX" default:"30" help:"Requests per client IP per window that send mail or check a code or link (all faces); 0 turns it off."`
 	RateLimitAuthEmailMax int           `env:"RATE_LIMIT_AUTH_EMAIL_MAX" default:"2" help:"Sign-in emails (sends and resends) per address per window."`
 
@@ -94,10 +96,12 @@ type Config struct {
 func (c *Config) production() bool { return c.AppEnv == "production" }
 
 // loadConfig fills a Config from getenv, applying defaults, and reports
-// every problem at once.
+// every problem at once, each setting once: a value that does not parse is
+// not judged again by validate.
 func loadConfig(getenv func(string) string) (*Config, error) {
 	c := &Config{}
 	var errs []error
+	unparsed := map[string]bool{}
 	v := reflect.ValueOf(c).Elem()
 	t := v.Type()
 	for i := range t.NumField() {
@@ -112,9 +116,15 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		}
 		if err := setField(v.Field(i), raw); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			unparsed[name] = true
 		}
 	}
-	errs = append(errs, c.validate()...)
+	for _, err := range c.validate() {
+		name, _, _ := strings.Cut(err.Error(), ":")
+		if !unparsed[name] {
+			errs = append(errs, err)
+		}
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -204,6 +214,9 @@ func (c *Config) validate() []error {
 	if c.production() {
 		if c.SessionSecret == "" {
 			bad("SESSION_SECRET: required in production")
+		}
+		if c.BaseURL == "" {
+			bad("BASE_URL: required in production (magic links would point at this machine's address); set it to the public https URL")
 		}
 		// Only a pure upstream deployment sends no mail of its own.
 		if c.SMTPURL == "" && (c.ScalekitEnvironmentURL == "" || len(c.APIClients) > 0) {
@@ -302,7 +315,8 @@ func (c *Config) validate() []error {
 	}
 	if c.RedisURL != "" {
 		if _, err := redisstore.ParseURL(c.RedisURL); err != nil {
-			bad("REDIS_URL: %v", err)
+			// ParseURL's error already names REDIS_URL after its package.
+			bad("%v", strings.TrimPrefix(err.Error(), "redisstore: "))
 		}
 	}
 	if c.RedisTimeout <= 0 || c.RedisPoolSize < 0 {
@@ -311,6 +325,18 @@ func (c *Config) validate() []error {
 	if c.SMTPURL != "" {
 		if _, err := smtpmail.New(smtpmail.Options{URL: c.SMTPURL}); err != nil {
 			bad("SMTP_URL: %v", err)
+		}
+	}
+	if c.MailTemplatesDir != "" {
+		// The renderer parses and tries every template: a missing
+		// directory or a broken template is a configuration problem.
+		if _, err := latchmail.NewRenderer(latchmail.Brand{From: "check@example.com"}, c.MailTemplatesDir); err != nil {
+			bad("MAIL_TEMPLATES_DIR: %s", strings.TrimPrefix(err.Error(), "mail: "))
+		}
+	}
+	if c.AppLogoFile != "" {
+		if err := web.CheckLogoFile(c.AppLogoFile); err != nil {
+			bad("APP_LOGO_FILE: %s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "web: "), "logo file: "))
 		}
 	}
 	if _, err := mail.ParseAddress(c.MailFrom); err != nil {

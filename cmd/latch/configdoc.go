@@ -67,8 +67,11 @@ func configReference() []byte {
 
 Latch reads these variables from the environment and, if there is one, from a
 ` + "`.env`" + ` file in the working directory; the environment wins. A bad
-configuration stops Latch at start with every problem listed at once (exit
-code 2). ` + "`latch config`" + ` prints this page.
+configuration stops Latch at start with every problem listed at once on
+stderr (exit code 2). A variable that looks like one of these but is not (a
+typo such as ` + "`SESION_SECRET`" + ` or ` + "`PROT`" + `, or an unknown name with a prefix of
+theirs such as ` + "`SMTP_PASSWORD`" + `) is warned about in the log at start.
+` + "`latch config`" + ` prints this page.
 
 - **duration**: Go syntax (` + "`30s`, `5m`, `4h`" + `) or whole days (` + "`7d`" + `).
 - **list**: comma-separated; spaces around items are ignored.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -25,6 +27,7 @@ func buildMail(cfg *Config, a *app, secret string, qs mailqueue.Store, m *metric
 	}
 	var transport mail.Transport
 	var checks []web.Check
+	var relay *relayState // nil for the dev outbox
 	if cfg.SMTPURL == "" {
 		// Only development prints codes and links to the log, so that a
 		// person can click them; test runs keep logs free of secrets.
@@ -41,7 +44,9 @@ func buildMail(cfg *Config, a *app, secret string, qs mailqueue.Store, m *metric
 		}
 		a.closers = append(a.closers, smtp.Close)
 		transport = smtp
-		checks = append(checks, web.Check{Name: "mail", Fn: cachedProbe(smtp.Probe, 30*time.Second)})
+		relay = &relayState{probe: smtp.Probe, ttl: 30 * time.Second, log: log}
+		m.ObserveMailRelay(relay.state)
+		checks = append(checks, web.Check{Name: "mail", Fn: relay.check, Optional: true})
 	}
 
 	var previous [][]byte
@@ -49,13 +54,19 @@ func buildMail(cfg *Config, a *app, secret string, qs mailqueue.Store, m *metric
 		previous = append(previous, mailqueue.KeyFromSecret(cfg.SessionSecretPrevious))
 	}
 	count := func(outcome string) func() { return func() { m.Mail(outcome) } }
+	sent, retried := count("sent"), count("retried")
+	if relay != nil {
+		// A delivery says as much about the relay as a probe, and sooner.
+		sent = func() { m.Mail("sent"); relay.observe(nil) }
+		retried = func() { m.Mail("retried"); relay.observe(errDeliveryFailed) }
+	}
 	q, err := mailqueue.New(qs, mailqueue.Options{
 		Key:          mailqueue.KeyFromSecret(secret),
 		PreviousKeys: previous,
 		Domain:       renderer.Domain(),
 		Logger:       log,
 		Observer: mailqueue.Observer{
-			Queued: count("queued"), Sent: count("sent"), Retried: count("retried"),
+			Queued: count("queued"), Sent: sent, Retried: retried,
 			DeadLettered: count("dead_lettered"), Dropped: count("dropped"),
 		},
 	})
@@ -83,20 +94,59 @@ func buildMail(cfg *Config, a *app, secret string, qs mailqueue.Store, m *metric
 	return q, checks, nil
 }
 
-// cachedProbe runs probe at most once per ttl and answers from the last
-// result in between, so readiness polls never hammer the SMTP server.
-func cachedProbe(probe func(context.Context) error, ttl time.Duration) func(context.Context) error {
-	var mu sync.Mutex
-	var last time.Time
-	var lastErr error
-	return func(ctx context.Context) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if !last.IsZero() && time.Since(last) < ttl {
-			return lastErr
+// errDeliveryFailed records a failed delivery in relayState; the worker
+// logs the delivery's own error.
+var errDeliveryFailed = errors.New("a delivery failed")
+
+// relayState is what is known of the SMTP relay: the result of the last
+// probe or delivery and when it came. The readiness check probes at most
+// once per ttl and answers from it in between, so readiness polls never
+// hammer the relay; a delivery in between updates it at once, so the
+// answer is never an old "ok" while mail is failing.
+type relayState struct {
+	probe func(context.Context) error
+	ttl   time.Duration
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	at       time.Time // of the last probe or delivery
+	probedAt time.Time
+	err      error
+}
+
+// observe records the outcome of a probe or delivery.
+func (r *relayState) observe(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.at, r.err = time.Now(), err
+}
+
+func (r *relayState) state() (up bool, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err == nil, r.at
+}
+
+// check is the readiness check: nil while the relay answers, else an
+// error whose text says what failed and when, for the readiness answer
+// (it never quotes the relay's address or reply; those go to the log).
+func (r *relayState) check(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.probedAt.IsZero() || time.Since(r.probedAt) >= r.ttl {
+		err := r.probe(ctx)
+		if err != nil {
+			r.log.WarnContext(ctx, "mail relay probe failed; mail stays queued and is retried", "err", err)
 		}
-		lastErr = probe(ctx)
-		last = time.Now()
-		return lastErr
+		r.probedAt = time.Now()
+		r.at, r.err = r.probedAt, err
 	}
+	if r.err == nil {
+		return nil
+	}
+	what := "the relay did not answer the last probe"
+	if errors.Is(r.err, errDeliveryFailed) {
+		what = "the last delivery failed"
+	}
+	return fmt.Errorf("%s (%s, %s ago); mail is queued and retried", what, r.at.UTC().Format(time.RFC3339), time.Since(r.at).Round(time.Second))
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -262,6 +263,9 @@ func TestBadConfigurationListsEveryProblem(t *testing.T) {
 		"PASSWORDLESS_TYPE":    "SMOKE_SIGNAL",
 		"SESSION_LIFETIME":     "forever",
 		"TRUSTED_PROXIES":      "not-a-cidr",
+		"MAIL_TEMPLATES_DIR":   filepath.Join(t.TempDir(), "missing"),
+		"APP_LOGO_FILE":        filepath.Join(t.TempDir(), "missing.png"),
+		"REDIS_URL":            "http://redis.example.com",
 	}
 	var out bytes.Buffer
 	err := run(context.Background(), nil, func(k string) string { return env[k] }, &out)
@@ -269,10 +273,35 @@ func TestBadConfigurationListsEveryProblem(t *testing.T) {
 	if !errors.As(err, &ex) || ex.code != 2 {
 		t.Fatalf("run = %v, want exit code 2", err)
 	}
-	for _, want := range []string{"SESSION_SECRET", "BASE_URL", "CORS_ALLOWED_ORIGINS", "PORT", "PASSWORDLESS_TYPE", "SESSION_LIFETIME", "TRUSTED_PROXIES", "SMTP_URL"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("the problems listed do not mention %s:\n%s", want, out.String())
+	// main prints the error to stderr: the whole list is in it.
+	list := err.Error()
+	for _, want := range []string{"SESSION_SECRET", "BASE_URL", "CORS_ALLOWED_ORIGINS", "PORT", "PASSWORDLESS_TYPE", "SESSION_LIFETIME", "TRUSTED_PROXIES", "SMTP_URL", "MAIL_TEMPLATES_DIR", "APP_LOGO_FILE", "REDIS_URL"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("the problems listed do not mention %s:\n%s", want, list)
 		}
+	}
+	if n := strings.Count(list, "SESSION_LIFETIME"); n != 1 {
+		t.Errorf("SESSION_LIFETIME is reported %d times, want once:\n%s", n, list)
+	}
+	if strings.Count(list, "REDIS_URL") != 1 || strings.Contains(list, "redisstore:") {
+		t.Errorf("the REDIS_URL problem is prefixed twice or reported twice:\n%s", list)
+	}
+	if out.Len() != 0 {
+		t.Errorf("a bad configuration wrote to stdout, want everything on stderr:\n%s", out.String())
+	}
+}
+
+func TestProductionNeedsBaseURL(t *testing.T) {
+	env := map[string]string{
+		"APP_ENV": "production", "SESSION_SECRET": strings.Repeat("s", 40), "SMTP_URL": "smtps://mail.example.com:465",
+	}
+	_, err := loadConfig(func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "BASE_URL: required in production") {
+		t.Fatalf("production without BASE_URL: %v, want it refused", err)
+	}
+	env["BASE_URL"] = "https://login.example.com"
+	if _, err := loadConfig(func(k string) string { return env[k] }); err != nil {
+		t.Fatalf("production with BASE_URL: %v", err)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -15,15 +14,15 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/latch-auth/latch/internal/redistest"
 )
 
+// testRedisURL returns LATCH_TEST_REDIS_URL, or the URL of a
+// redis-server started for this test binary, or skips the test saying why.
 func testRedisURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("LATCH_TEST_REDIS_URL")
-	if u == "" {
-		t.Skip("LATCH_TEST_REDIS_URL not set; start redis-server and set it (e.g. redis://127.0.0.1:6379/0) to run the multi-replica tests")
-	}
-	return u
+	return redistest.URL(t)
 }
 
 // redisEnv is a development environment whose state lives in Redis under

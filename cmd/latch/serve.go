@@ -9,6 +9,7 @@ import (
 	"io"
 	stdlog "log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,15 +41,13 @@ func goVersion() string { return runtime.Version() }
 func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
-		fmt.Fprintln(stdout, "latch: the configuration has problems:")
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintln(stdout, "  -", line)
-		}
-		return exitError{code: 2, err: errors.New("invalid configuration")}
+		// main prints this to stderr, one problem a line.
+		return exitError{code: 2, err: configError(err)}
 	}
 	logOut := newLogBuffer(stdout)
 	defer logOut.Close()
 	log := newLogger(cfg, logOut)
+	warnUnknownSettings(log, environmentNames())
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -110,6 +110,30 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// configError lists the problems of a configuration, one a line.
+func configError(err error) error {
+	var b strings.Builder
+	b.WriteString("invalid configuration:")
+	for _, line := range strings.Split(err.Error(), "\n") {
+		b.WriteString("\n  - " + line)
+	}
+	return errors.New(b.String())
+}
+
+// warnUnknownSettings logs each variable that looks like a setting of
+// Latch's but is none (a typo goes unnoticed otherwise: the setting keeps
+// its default).
+func warnUnknownSettings(log *slog.Logger, names []string) {
+	unknown := unknownSettings(names)
+	for _, n := range slices.Sorted(maps.Keys(unknown)) {
+		if near := unknown[n]; near != "" {
+			log.Warn("latch: "+n+" is not a setting; did you mean "+near+"?", "variable", n, "closest", near)
+			continue
+		}
+		log.Warn("latch: "+n+" is not a setting (latch config lists them); it is ignored", "variable", n)
+	}
 }
 
 // sideServer is a listener beside the main one: metrics on METRICS_ADDR,
@@ -262,7 +286,8 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		return fail(err)
 	}
 
-	m := metrics.New(metrics.Build{Version: version, Commit: commit})
+	v, c := buildVersion()
+	m := metrics.New(metrics.Build{Version: v, Commit: c})
 	a.metrics = m
 	auditOut, closeAudit, err := audit.Open(cfg.AuditLog, stdout)
 	if err != nil {
@@ -317,6 +342,12 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		return fail(err)
 	}
 
+	// A waiting login page learns of its sign-in from the engine; an
+	// upstream provider's challenges are not Latch's to see.
+	var watcher web.Watcher = svc
+	if upstream != nil {
+		watcher = nil
+	}
 	srv, err := web.New(web.Config{
 		Production:        cfg.production(),
 		BaseURL:           cfg.baseURL,
@@ -334,10 +365,12 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		LogoFile:          cfg.AppLogoFile,
 		ResendCooldown:    cfg.ResendCooldown,
 		CodeLength:        cfg.CodeLength,
+		PasswordlessType:  cfg.passwordless,
 		MetricsElsewhere:  cfg.MetricsAddr != "",
 	}, web.Deps{
 		Login:     svc,
 		Sessions:  svc,
+		Watcher:   watcher,
 		IPLimiter: ipCounters,
 		Outbox:    a.outbox,
 		Metrics:   m,

@@ -378,6 +378,24 @@ func (s *Service) InspectLink(ctx context.Context, p LinkProof) (LinkStatus, err
 	return LinkStatus{Valid: true, SameBrowser: same, Allowed: same || !s.cfg.SameBrowser, Email: c.Email}, nil
 }
 
+// ChallengePending reports whether the challenge id still waits for its
+// code or link, asked by the browser whose binding secret (its
+// latch_auth_request cookie) is binding. A challenge that was used,
+// expired or never existed reports false, and so does one asked about
+// with another browser's binding: a browser learns nothing of sign-ins
+// but its own. It consumes and counts nothing (a login page polls it to
+// notice that its link was used elsewhere).
+func (s *Service) ChallengePending(ctx context.Context, id, binding string) (bool, error) {
+	if checkChallengeID(id) != nil || binding == "" {
+		return false, nil
+	}
+	st, err := s.Status(ctx, id, binding)
+	if ErrorCode(err) == CodeExpired {
+		return false, nil
+	}
+	return st.Pending, err
+}
+
 // VerifyLink uses the challenge of a magic link.
 func (s *Service) VerifyLink(ctx context.Context, p LinkProof) (_ *Login, err error) {
 	defer s.countFailure(ctx, "link", p.ChallengeID, &err)

@@ -18,6 +18,7 @@ import (
 	"github.com/latch-auth/latch/internal/boltstore"
 	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/redisstore"
+	"github.com/latch-auth/latch/internal/redistest"
 	"github.com/latch-auth/latch/internal/vault"
 )
 
@@ -151,10 +152,7 @@ func TestUpgradeFromTheBoltFileOfThePreviousRelease(t *testing.T) {
 }
 
 func TestUpgradeFromTheRedisKeysOfThePreviousRelease(t *testing.T) {
-	url := os.Getenv("LATCH_TEST_REDIS_URL")
-	if url == "" {
-		t.Skip("LATCH_TEST_REDIS_URL not set; start redis-server and set it to run the Redis upgrade test")
-	}
+	url := redistest.URL(t)
 	b := make([]byte, 6)
 	rand.Read(b)
 	prefix := "upgradetest" + hex.EncodeToString(b) + ":"
@@ -176,7 +174,6 @@ func TestUpgradeFromTheRedisKeysOfThePreviousRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	var keys []string
 	for _, d := range dumped {
 		payload, err := base64.StdEncoding.DecodeString(d.Dump)
 		if err != nil {
@@ -187,7 +184,6 @@ func TestUpgradeFromTheRedisKeysOfThePreviousRelease(t *testing.T) {
 		if err := s.Client().Restore(ctx, key, ttl, string(payload)).Err(); err != nil {
 			t.Fatalf("RESTORE %s: %v", key, err)
 		}
-		keys = append(keys, key)
 	}
 	t.Cleanup(func() {
 		var all []string
@@ -201,3 +197,5 @@ func TestUpgradeFromTheRedisKeysOfThePreviousRelease(t *testing.T) {
 	})
 	upgradeAndSignIn(t, s, readFixture(t, "redis"))
 }
+
+func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }

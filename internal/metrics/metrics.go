@@ -117,6 +117,36 @@ func (m *Metrics) ObserveMailQueue(length func(ctx context.Context) (int, error)
 	}))
 }
 
+// ObserveMailRelay reports, at every scrape, whether the SMTP relay
+// answered when it was last asked (by a probe or a delivery: 1 yes, 0 no,
+// -1 not asked yet) and when that was. Sign-ins go on while it is down
+// (mail is queued), so it is for alerts, not readiness.
+func (m *Metrics) ObserveMailRelay(state func() (up bool, checkedAt time.Time)) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "latch_mail_relay_up", Help: "1 when the SMTP relay answered the last probe or delivery, 0 when it failed, -1 before the first.",
+		}, func() float64 {
+			up, at := state()
+			switch {
+			case at.IsZero():
+				return -1
+			case up:
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "latch_mail_relay_checked_timestamp_seconds", Help: "When the SMTP relay was last probed or delivered to (Unix seconds; 0 before the first).",
+		}, func() float64 {
+			_, at := state()
+			if at.IsZero() {
+				return 0
+			}
+			return float64(at.UnixNano()) / 1e9
+		}),
+	)
+}
+
 // Audit counts an engine event; Metrics is an auth.Auditor.
 func (m *Metrics) Audit(_ context.Context, e auth.Event) {
 	m.events.WithLabelValues(string(e.Kind), e.Method).Inc()

@@ -20,16 +20,14 @@ import (
 	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/kv/kvtest"
 	"github.com/latch-auth/latch/internal/redisstore"
+	"github.com/latch-auth/latch/internal/redistest"
 )
 
-// redisURL returns LATCH_TEST_REDIS_URL or skips the test.
+// redisURL returns LATCH_TEST_REDIS_URL, or the URL of a redis-server
+// started for this test binary, or skips the test saying why.
 func redisURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("LATCH_TEST_REDIS_URL")
-	if u == "" {
-		t.Skip("LATCH_TEST_REDIS_URL not set; start redis-server and set it to run the Redis conformance suite")
-	}
-	return u
+	return redistest.URL(t)
 }
 
 // mustOpen returns a Store on url under a fresh random prefix, and deletes
@@ -94,15 +92,16 @@ func TestConformance(t *testing.T) {
 	conformance(t, redisURL(t))
 }
 
-// fromEnv reads a test topology's variable: empty skips the test with
-// help, 1 or auto starts one with start, anything else is a URL to use.
+// fromEnv reads a test topology's variable: 0 skips the test with help;
+// empty, 1 or auto starts one with start (which skips when redis-server
+// is not on PATH); anything else is a URL to use.
 func fromEnv(t *testing.T, name, help string, start func(testing.TB) string) string {
 	t.Helper()
 	switch url := os.Getenv(name); url {
-	case "":
-		t.Skip(name + " not set; " + help)
+	case "0":
+		t.Skip(name + "=0; " + help)
 		return ""
-	case "1", "auto":
+	case "", "1", "auto":
 		return start(t)
 	default:
 		return url
@@ -111,7 +110,7 @@ func fromEnv(t *testing.T, name, help string, start func(testing.TB) string) str
 
 // clusterURL is the cluster of LATCH_TEST_REDIS_CLUSTER.
 func clusterURL(t *testing.T) string {
-	return fromEnv(t, "LATCH_TEST_REDIS_CLUSTER", "set it to 1 to start a three-node cluster with redis-server and redis-cli, or to a redis-cluster:// URL", startCluster)
+	return fromEnv(t, "LATCH_TEST_REDIS_CLUSTER", "unset, it starts a three-node cluster with redis-server and redis-cli; or set a redis-cluster:// URL", startCluster)
 }
 
 func TestClusterConformance(t *testing.T) {
@@ -124,7 +123,7 @@ func TestClusterConformance(t *testing.T) {
 }
 
 func TestSentinelConformance(t *testing.T) {
-	conformance(t, fromEnv(t, "LATCH_TEST_REDIS_SENTINEL", "set it to 1 to start a master and a Sentinel with redis-server, or to a redis-sentinel:// URL", startSentinel))
+	conformance(t, fromEnv(t, "LATCH_TEST_REDIS_SENTINEL", "unset, it starts a master and a Sentinel with redis-server; or set a redis-sentinel:// URL", startSentinel))
 }
 
 // TestRecoversWhenRedisStarts makes a Store while nothing listens on its

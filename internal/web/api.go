@@ -196,6 +196,55 @@ func (s *Server) handleVerifyLink(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, err)
 }
 
+// The states of a pending sign-in, as GET /api/auth/passwordless/status
+// tells the login page that waits for it.
+const (
+	statusPending  = "pending"   // the email's code or link is still to be used
+	statusSignedIn = "signed_in" // this browser has a session (another tab used the link)
+	statusGone     = "gone"      // used elsewhere (another device) or expired
+)
+
+type statusJSON struct {
+	Status     string `json:"status"`
+	RedirectTo string `json:"redirectTo,omitempty"`
+}
+
+// handleStatus answers a login page that waits for its email. It speaks
+// only of this browser: a session cookie (set by another tab that opened
+// the link) means signed in; otherwise the httpOnly latch_auth_request
+// cookie names the challenge and proves the browser asked for it, so no
+// other browser can learn anything about it. Nothing is consumed.
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	_, err := s.sessions.Authenticate(r.Context(), sessionToken(r))
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, statusJSON{Status: statusSignedIn, RedirectTo: s.appURL})
+		return
+	case auth.ErrorCode(err) != auth.CodeUnauthorized:
+		s.writeError(w, r, err)
+		return
+	}
+	id, binding := authRequest(r)
+	switch {
+	case id == "" || binding == "":
+		writeJSON(w, http.StatusOK, statusJSON{Status: statusGone})
+	case s.watcher == nil:
+		writeJSON(w, http.StatusOK, statusJSON{Status: statusPending})
+	default:
+		pending, err := s.watcher.ChallengePending(r.Context(), id, binding)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		st := statusGone
+		if pending {
+			st = statusPending
+		}
+		writeJSON(w, http.StatusOK, statusJSON{Status: st})
+	}
+}
+
 type meJSON struct {
 	User    userJSON `json:"user"`
 	Session struct {

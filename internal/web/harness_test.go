@@ -57,7 +57,7 @@ func newHarness(t *testing.T, opts options) *harness {
 		opts.web(&wcfg)
 	}
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: h.logs}, nil))
-	s, err := web.New(wcfg, web.Deps{Login: svc, Sessions: svc, IPLimiter: store, Clock: h.clock, Logger: log,
+	s, err := web.New(wcfg, web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: store, Clock: h.clock, Logger: log,
 		Ready: []web.Check{{Name: "store", Fn: store.Ping}}})
 	if err != nil {
 		t.Fatal(err)

@@ -16,12 +16,15 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 const readyTimeout = 2 * time.Second
 
 // handleReady runs every check at once and answers 503 naming each
-// failing one. Failure details go to the log, not to the caller.
+// failing one: readiness is about serving, so a load balancer takes a
+// replica out only when it cannot. An optional check that fails (the mail
+// relay) answers "degraded: …" with 200. Failure details of required
+// checks go to the log, not to the caller.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	results := make(map[string]string, len(s.ready))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	ok := true
+	ok, degraded := true, false
 	for _, c := range s.ready {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
@@ -29,6 +32,11 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 			err := c.Fn(ctx)
 			mu.Lock()
 			defer mu.Unlock()
+			if err != nil && c.Optional {
+				degraded = true
+				results[c.Name] = "degraded: " + err.Error()
+				return
+			}
 			if err != nil {
 				ok = false
 				results[c.Name] = "unavailable"
@@ -40,6 +48,9 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	}
 	wg.Wait()
 	status, code := "ok", http.StatusOK
+	if degraded {
+		status = "degraded"
+	}
 	if !ok {
 		status, code = "unavailable", http.StatusServiceUnavailable
 	}

@@ -93,10 +93,7 @@ func newPages(cfg Config) (*pages, error) {
 		}
 		p.logoURL = logoPath + "?v=" + p.logo.version
 	}
-	p.messages = make(map[string]string, len(loginMessages))
-	for k, v := range loginMessages {
-		p.messages[k] = strings.ReplaceAll(v, "{digits}", strconv.Itoa(cfg.CodeLength))
-	}
+	p.messages = loginMessagesFor(cfg.PasswordlessType, cfg.CodeLength)
 	b, err := json.Marshal(p.messages)
 	if err != nil {
 		return nil, fmt.Errorf("web: page messages: %w", err)
@@ -126,6 +123,13 @@ func (p *pages) asset(name string) (string, error) {
 		return "", fmt.Errorf("no static file %q", name)
 	}
 	return "/static/" + name + "?v=" + v, nil
+}
+
+// CheckLogoFile reports whether name is a logo Config.LogoFile can serve,
+// so that a configuration can be judged before the server is built.
+func CheckLogoFile(name string) error {
+	_, err := readLogo(name)
+	return err
 }
 
 // readLogo reads a logo image (PNG, JPEG, GIF, WebP or SVG) to serve it
@@ -160,7 +164,9 @@ type pageData struct {
 	Nonce    string
 
 	// The login page.
-	Step           string // stepEmail or stepCode
+	Step string // stepEmail or stepCode
+	// Type is what the email carries: a code, a link or both.
+	Type           auth.PasswordlessType
 	Email          string
 	AuthRequestID  string
 	RedirectTo     string
@@ -174,12 +180,18 @@ type pageData struct {
 	ErrorField string
 	Notice     string
 	Messages   string // JSON for the script
+	// RedirectNote tells a developer (development only) why the
+	// redirect_to they passed is not used.
+	RedirectNote string
 
 	// The magic-link page.
 	LinkToken   string
 	LinkValid   bool
 	AutoSubmit  bool
 	LinkAllowed bool
+
+	// Continue is where a signed-in person goes on from a used link.
+	Continue string
 
 	User   *auth.Session
 	Outbox []*mail.Message
@@ -188,7 +200,35 @@ type pageData struct {
 // Blank is d without anything that belongs to one sign-in: the data of the
 // step templates the script clones.
 func (d pageData) Blank() pageData {
-	return pageData{CodeLength: d.CodeLength, RedirectTo: d.RedirectTo, ResendCooldown: d.ResendCooldown}
+	return pageData{CodeLength: d.CodeLength, RedirectTo: d.RedirectTo, ResendCooldown: d.ResendCooldown, Type: d.Type}
+}
+
+// HasCode and HasLink say what the email carries.
+func (d pageData) HasCode() bool { return d.Type.HasCode() }
+func (d pageData) HasLink() bool { return d.Type.HasLink() }
+
+// ACode is "a 6-digit code", "an 8-digit code".
+func (d pageData) ACode() string { return codeWords(d.CodeLength) }
+
+// Thing is what a new email brings: "code" (it has one) or "link".
+func (d pageData) Thing() string { return thing(d.Type) }
+
+func thing(t auth.PasswordlessType) string {
+	if t.HasCode() {
+		return "code"
+	}
+	return "link"
+}
+
+// codeWords is "a 6-digit code" with the article English wants for n
+// (an 8-, an 11-, an 18-digit code).
+func codeWords(n int) string {
+	s := strconv.Itoa(n)
+	article := "a"
+	if strings.HasPrefix(s, "8") || s == "11" || s == "18" {
+		article = "an"
+	}
+	return article + " " + s + "-digit code"
 }
 
 // renderPage writes a full HTML page with its own CSP and nonce.
@@ -199,6 +239,9 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	d.Nonce = nonce(r)
 	if d.CodeLength == 0 {
 		d.CodeLength = s.cfg.CodeLength
+	}
+	if d.Type == "" {
+		d.Type = s.cfg.PasswordlessType
 	}
 	d.ResendCooldown = auth.Seconds(s.cfg.ResendCooldown)
 	if s.cfg.ResendCooldown <= 0 {
@@ -311,18 +354,49 @@ func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) {
 // the JSON API, but nothing depends on it.
 
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	redirectTo, note := s.loginRedirect(r)
 	if _, err := s.sessions.Authenticate(r.Context(), sessionToken(r)); err == nil {
-		http.Redirect(w, r, s.appURL, http.StatusSeeOther)
+		http.Redirect(w, r, first(redirectTo, s.appURL), http.StatusSeeOther)
 		return
 	}
-	redirectTo, _ := s.redirects.Check(r.URL.Query().Get("redirect_to"))
-	d := pageData{Title: "Sign in", Step: stepEmail, RedirectTo: redirectTo, Email: rememberedEmail(r)}
+	d := pageData{Title: "Sign in", Step: stepEmail, RedirectTo: redirectTo, RedirectNote: note, Email: rememberedEmail(r)}
+	if r.URL.Query().Get("signed_out") != "" {
+		d.Notice = s.pages.messages["signed_out"]
+	}
 	// A sign-in is pending in this browser: pick up where it was, unless
 	// the person asked for the email step.
 	if id, _ := authRequest(r); id != "" && r.URL.Query().Get("step") != stepEmail {
 		d.Title, d.Step, d.AuthRequestID = "Check your email", stepCode, id
 	}
 	s.renderPage(w, r, http.StatusOK, "login", d)
+}
+
+// loginRedirect reads /login?redirect_to=: where to land after signing in
+// (a path here or a URL on the allow-list). A target that is not allowed
+// is dropped, which would leave a developer wondering why the app is not
+// reached: the log says so, and in development the page too.
+func (s *Server) loginRedirect(r *http.Request) (target, note string) {
+	raw := r.URL.Query().Get("redirect_to")
+	target, err := s.redirects.Check(raw)
+	if err == nil {
+		return target, ""
+	}
+	where := "it is neither a path on this server nor a URL on REDIRECT_ALLOWLIST"
+	o, oerr := origin(raw)
+	if oerr == nil {
+		where = "its origin " + o + " is not on REDIRECT_ALLOWLIST"
+	}
+	// Only the origin is logged: the rest of a URL may carry a secret.
+	s.log.InfoContext(r.Context(), "login: redirect_to is neither a path here nor on REDIRECT_ALLOWLIST; ignored, people land on APP_URL",
+		"origin", o, "appUrl", s.appURL, "requestId", RequestID(r.Context()))
+	if s.cfg.Production {
+		return "", ""
+	}
+	note = fmt.Sprintf("Development note: redirect_to is ignored (%s), so after signing in you will land on %s.", where, s.appURL)
+	if oerr == nil {
+		note += " Add " + o + " to REDIRECT_ALLOWLIST to send people back there."
+	}
+	return "", note
 }
 
 func (s *Server) handleLoginEmail(w http.ResponseWriter, r *http.Request) {
@@ -343,6 +417,7 @@ func (s *Server) handleLoginEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	s.rememberEmail(w, d.Email, sent.ExpiresAt)
 	d.Title, d.Step, d.AuthRequestID, d.ResendAfter = "Check your email", stepCode, sent.ChallengeID, auth.Seconds(sent.ResendAfter)
+	d.Type = sent.Type
 	s.renderPage(w, r, http.StatusOK, "login", d)
 }
 
@@ -380,7 +455,7 @@ func (s *Server) handleLoginResend(w http.ResponseWriter, r *http.Request) {
 	if d.Email != "" {
 		s.rememberEmail(w, d.Email, sent.ExpiresAt)
 	}
-	d.Title, d.Step = "Check your email", stepCode
+	d.Title, d.Step, d.Type = "Check your email", stepCode, sent.Type
 	d.Notice = s.pages.messages["resent"]
 	d.ResendAfter = auth.Seconds(sent.ResendAfter)
 	s.renderPage(w, r, http.StatusOK, "login", d)
@@ -391,6 +466,15 @@ func (s *Server) handleLoginResend(w http.ResponseWriter, r *http.Request) {
 // Retry-After) the JSON API would use. action is what the person was
 // doing ("send", "verify" or "resend") and input what they typed.
 func (s *Server) renderLoginError(w http.ResponseWriter, r *http.Request, d pageData, action, input string, err error) {
+	if auth.ErrorCode(err) == auth.CodeExpired && action != "send" {
+		// The link was used in another tab of this browser: the code typed
+		// here came too late, but the person is signed in.
+		if _, aerr := s.sessions.Authenticate(r.Context(), sessionToken(r)); aerr == nil {
+			s.forgetEmail(w)
+			http.Redirect(w, r, s.appURL, http.StatusSeeOther)
+			return
+		}
+	}
 	e := s.failure(w, r, err)
 	p := s.pages.problem(e, action, input, s.cfg.CodeLength)
 	if ra, ok := intDetail(e.Details, "retryAfter"); ok && action == "resend" && e.Code == auth.CodeRateLimited {
@@ -437,8 +521,10 @@ func rememberedEmail(r *http.Request) string {
 // loginMessages are the sentences the login page shows, by key: an error
 // code of the contract, or a finer case of one. The page's script gets the
 // same table (data-messages), so a sentence reads the same with or without
-// JavaScript. {digits} is the code length; {n}, {wait} and {s} are filled
-// in where they are shown.
+// JavaScript. {digits} is the code length, {thing} what an email brings
+// ("code" or "link") and {send} the label of the email step's button;
+// {n}, {wait} and {s} are filled in where they are shown. Each says what
+// happened and what to do next, with the words on the screen.
 var loginMessages = map[string]string{
 	"email_missing":        "Enter your email address.",
 	"invalid_email":        "That doesn't look like an email address. Check it for typos: it should look like name@example.com.",
@@ -447,23 +533,57 @@ var loginMessages = map[string]string{
 	"invalid_code":         "That code isn't right. Check the newest email from us and try again.",
 	"invalid_code_n":       "That code isn't right. You have {n} more tries.",
 	"invalid_code_1":       "That code isn't right. You have 1 more try.",
-	"locked":               "Too many wrong codes, so that code no longer works. Send yourself a new email to get a new code.",
-	"locked_wait":          "Too many wrong codes for this address. Wait {wait}, then send yourself a new email.",
-	"expired":              "That code has expired or was already used. Send yourself a new email to get a new code.",
+	"locked":               "Too many wrong codes, so that code no longer works. Press “{send}” to get a new one.",
+	"locked_wait":          "Too many wrong codes for this address. Wait {wait}, then press “{send}” to get a new code.",
+	"expired":              "That code has expired or was already used. Press “{send}” to get a new one.",
+	"expired_resend":       "This sign-in has expired, so we can't send a new {thing} for it. Press “{send}” to start again.",
 	"rate_limited":         "Too many tries in a short time. Wait {wait} and try again.",
-	"resend_wait":          "You can ask for a new code in {wait}.",
+	"send_limited":         "We've already sent several emails to this address just now. Check your inbox and spam folder for them, or wait {wait} and ask again.",
+	"resend_wait":          "You can ask for a new {thing} in {wait}.",
 	"different_browser":    "This link only works in the browser where you asked for it. Open it there, or type the code from the email on that sign-in page.",
 	"expired_link":         "This sign-in link has expired or was already used. Ask for a new email to sign in.",
+	"link_incomplete":      "This sign-in link is incomplete: part of it may have been cut off on the way. Open the link from the email again, or copy all of it into the address bar.",
 	"cross_origin_request": "This form was sent from another website, so we stopped it. Reload the page and try again.",
 	"invalid_redirect":     "The page that sent you here asked to go somewhere we don't allow. Go back to the app and start again.",
 	"unavailable":          "Sign-in isn't working right now. Please try again in a minute.",
 	"internal":             "Something went wrong on our side. Please try again.",
 	"invalid_request":      "Something in the form wasn't right. Reload the page and try again.",
 	"network":              "We couldn't reach the server. Check your connection and try again.",
-	"resent":               "We sent you a new email. Use the code in the newest one: the old code no longer works.",
-	"resend":               "Send a new code",
-	"resend_in":            "Send a new code in {s}s",
+	"resent":               "We sent you a new email. Use the {thing} in the newest one: the old {thing} no longer works.",
+	"resend":               "Send a new {thing}",
+	"resend_in":            "Send a new {thing} in {s}s",
 	"signing_in":           "Signing you in…",
+	"signed_out":           "You're signed out.",
+	"signed_in_elsewhere":  "You're signed in (you opened the link in another tab). Taking you on…",
+	"gone_elsewhere":       "This sign-in was finished or has expired. If you opened the link on another device, you're signed in there. To sign in here, press “{send}”.",
+}
+
+// linkOnlyMessages replace sentences that speak of a code when the email
+// carries only a link (PASSWORDLESS_TYPE=LINK).
+var linkOnlyMessages = map[string]string{
+	"different_browser": "This link only works in the browser where you asked for it. Open it there, or ask for a new email in this browser.",
+	"expired":           "That sign-in has expired or was already used. Press “{send}” to get a new link.",
+	"locked_wait":       "Too many tries for this address. Wait {wait}, then press “{send}”.",
+}
+
+// loginMessagesFor is loginMessages for a kind of email and code length.
+func loginMessagesFor(t auth.PasswordlessType, codeLength int) map[string]string {
+	send := "Email me a sign-in code"
+	if !t.HasCode() {
+		send = "Email me a sign-in link"
+	}
+	r := strings.NewReplacer("{digits}", strconv.Itoa(codeLength), "{thing}", thing(t), "{send}", send)
+	out := make(map[string]string, len(loginMessages))
+	for k, v := range loginMessages {
+		if alt, ok := linkOnlyMessages[k]; ok && !t.HasCode() {
+			v = alt
+		}
+		out[k] = r.Replace(v)
+	}
+	if t.HasCode() {
+		out["link_incomplete"] += " Or type the code from the email on the sign-in page."
+	}
+	return out
 }
 
 // A problem is an error of the login flow as the page shows it.
@@ -517,10 +637,16 @@ func (p *pages) problem(e *auth.Error, action, input string, codeLength int) pro
 		}
 		toEmailStep()
 	case auth.CodeExpired:
+		if action == "resend" {
+			key = "expired_resend"
+		}
 		toEmailStep()
 	case auth.CodeRateLimited:
-		if action == "resend" {
+		switch action {
+		case "resend":
 			key = "resend_wait"
+		case "send":
+			key = "send_limited"
 		}
 	case auth.CodeUpstream:
 		key = "unavailable"
@@ -601,11 +727,24 @@ func (s *Server) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 	s.renderPage(w, r, http.StatusOK, "link", d)
 }
 
+// renderLinkError shows why a link cannot sign in. A used link opened in
+// a browser that is signed in (the person clicked it twice, or in a
+// second tab) is no problem: that page offers to continue.
 func (s *Server) renderLinkError(w http.ResponseWriter, r *http.Request, err error) {
+	if code := auth.ErrorCode(err); code == auth.CodeExpired || code == auth.CodeTooManyAttempts {
+		if sess, aerr := s.sessions.Authenticate(r.Context(), sessionToken(r)); aerr == nil {
+			s.renderPage(w, r, http.StatusOK, "link", pageData{Title: "You're signed in", User: sess, Continue: s.appURL})
+			return
+		}
+	}
 	e := s.failure(w, r, err)
 	text := s.pages.problem(e, "link", "", s.cfg.CodeLength).text
-	if e.Code == auth.CodeExpired || e.Code == auth.CodeTooManyAttempts {
+	switch e.Code {
+	case auth.CodeExpired, auth.CodeTooManyAttempts:
 		text = s.pages.messages["expired_link"]
+	case auth.CodeInvalidRequest:
+		// A link cut short by a mail app, or typed by hand.
+		text = s.pages.messages["link_incomplete"]
 	}
 	s.renderPage(w, r, Status(e.Code), "link", pageData{Title: "Sign-in link", Error: text, ErrorCode: e.Code})
 }
@@ -625,10 +764,21 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	s.renderPage(w, r, http.StatusOK, "account", pageData{Title: "Your account", User: sess})
 }
 
+// handleLogoutForm signs out from a form: the account page's, or an
+// app's own sign-out button (its origin must be in CORS_ALLOWED_ORIGINS).
+// post_logout_redirect, allowed like redirect_to, sends the person back
+// to the app; else /login says they are signed out.
 func (s *Server) handleLogoutForm(w http.ResponseWriter, r *http.Request) {
-	global := false
+	global, back := false, ""
 	if err := parseForm(r); err == nil {
 		global = r.PostForm.Get("scope") == "global"
+		back = r.PostForm.Get("post_logout_redirect")
+	}
+	target, rerr := s.redirects.Check(back)
+	if rerr != nil {
+		o, _ := origin(back)
+		s.log.InfoContext(r.Context(), "logout: post_logout_redirect is neither a path here nor on REDIRECT_ALLOWLIST; ignored",
+			"origin", o, "requestId", RequestID(r.Context()))
 	}
 	err := s.sessions.Logout(r.Context(), sessionToken(r), global)
 	if err != nil && auth.ErrorCode(err) != auth.CodeUnauthorized {
@@ -637,7 +787,7 @@ func (s *Server) handleLogoutForm(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clearCookie(w, sessionCookie)
 	s.forgetEmail(w)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	http.Redirect(w, r, first(target, "/login?signed_out=1"), http.StatusSeeOther)
 }
 
 // --- the development outbox

@@ -100,8 +100,8 @@ func TestLoginFormsWithoutJavaScript(t *testing.T) {
 	}
 
 	r = mustPost(t, h, c, "/logout", nil, http.StatusSeeOther)
-	if loc := r.Header.Get("Location"); loc != "/login" {
-		t.Fatalf("signed out to %q, want /login", loc)
+	if loc := r.Header.Get("Location"); loc != "/login?signed_out=1" {
+		t.Fatalf("signed out to %q, want /login?signed_out=1", loc)
 	}
 	if r := h.get(c, "/"); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login" {
 		t.Fatalf("account after sign-out: %d %q", r.StatusCode, r.Header.Get("Location"))
@@ -169,25 +169,25 @@ func TestLoginErrorsInWords(t *testing.T) {
 				s(400, "code-error", "You have 3 more tries."),
 				s(400, "code-error", "You have 2 more tries."),
 				s(400, "code-error", "That code isn't right. You have 1 more try."),
-				s(400, "email-error", "Too many wrong codes, so that code no longer works. Send yourself a new email to get a new code."),
+				s(400, "email-error", "Too many wrong codes, so that code no longer works. Press “Email me a sign-in code” to get a new one."),
 				s(429, "email-error", "Too many wrong codes"),
 			}
 		}},
 		{"expired code", options{}, func(h *harness, id, code string) []step {
 			h.clock.Advance(6 * time.Minute)
-			return []step{{"/login/code", url.Values{"auth_request_id": {id}, "email": {"ada@example.com"}, "code": {code}}, 410, "email-error", "That code has expired or was already used. Send yourself a new email to get a new code."}}
+			return []step{{"/login/code", url.Values{"auth_request_id": {id}, "email": {"ada@example.com"}, "code": {code}}, 410, "email-error", "That code has expired or was already used. Press “Email me a sign-in code” to get a new one."}}
 		}},
 		{"resend too soon", options{}, func(_ *harness, id, _ string) []step {
 			return []step{{"/login/resend", url.Values{"auth_request_id": {id}, "email": {"ada@example.com"}}, 429, "resend-error", "You can ask for a new code in 30 seconds."}}
 		}},
 		{"resend of an expired sign-in", options{}, func(h *harness, id, _ string) []step {
 			h.clock.Advance(6 * time.Minute)
-			return []step{{"/login/resend", url.Values{"auth_request_id": {id}, "email": {"ada@example.com"}}, 410, "email-error", "That code has expired"}}
+			return []step{{"/login/resend", url.Values{"auth_request_id": {id}, "email": {"ada@example.com"}}, 410, "email-error", "This sign-in has expired, so we can't send a new code for it. Press “Email me a sign-in code” to start again."}}
 		}},
 		{"too many emails", options{}, func(*harness, string, string) []step {
 			s := step{"/login", url.Values{"email": {"ada@example.com"}}, 200, "", ""}
 			limited := s
-			limited.status, limited.field, limited.want = 429, "email-error", "Too many tries in a short time. Wait "
+			limited.status, limited.field, limited.want = 429, "email-error", "We've already sent several emails to this address just now. Check your inbox and spam folder for them, or wait "
 			return []step{s, limited}
 		}},
 	}

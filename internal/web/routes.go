@@ -10,6 +10,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/auth/passwordless/email/verify/code", s.handleVerifyCode)
 	mux.HandleFunc("GET /api/auth/passwordless/verify", s.handleLinkPage) // GET also serves HEAD
 	mux.HandleFunc("POST /api/auth/passwordless/verify", s.handleVerifyLink)
+	mux.HandleFunc("GET /api/auth/passwordless/status", s.handleStatus) // this browser's pending sign-in
 	mux.HandleFunc("GET /api/me", s.handleMe)
 	mux.HandleFunc("POST /api/auth/logout", s.handleLogout)
 	mux.HandleFunc("GET /api/health", s.handleHealth)

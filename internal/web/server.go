@@ -41,10 +41,23 @@ type Sessions interface {
 	Logout(ctx context.Context, token string, everywhere bool) error
 }
 
+// Watcher tells a login page that waits for its email whether that
+// sign-in is still pending; *auth.Service implements it. The contract is
+// auth.Service.ChallengePending's: false for a used, expired or unknown
+// challenge and for another browser's binding.
+type Watcher interface {
+	ChallengePending(ctx context.Context, id, binding string) (bool, error)
+}
+
 // Check is one readiness check.
 type Check struct {
 	Name string
 	Fn   func(ctx context.Context) error
+	// Optional marks a part the server keeps serving without (mail is
+	// queued durably while the relay is down): its failure answers
+	// "degraded: <Fn's error>" and leaves readiness at 200, so the error's
+	// text must be fit for anyone who can reach the probe.
+	Optional bool
 }
 
 // Config is the web layer's share of the configuration.
@@ -73,12 +86,20 @@ type Config struct {
 	// MetricsElsewhere leaves /metrics off this server (METRICS_ADDR).
 	MetricsElsewhere bool
 	CodeLength       int
+	// PasswordlessType is what sign-in emails carry (LINK_OTP by
+	// default); the login page speaks of a code, a link or both.
+	PasswordlessType auth.PasswordlessType
 }
 
 // Deps are the parts the web layer drives.
 type Deps struct {
 	Login    Passwordless
 	Sessions Sessions
+	// Watcher, when set, lets a waiting login page learn that its link
+	// was used on another device. Nil (an upstream provider, whose
+	// challenges Latch cannot see) leaves the page to notice a sign-in
+	// by the session cookie a tab of the same browser set.
+	Watcher Watcher
 	// IPLimiter keeps the per-IP counters.
 	IPLimiter kv.Store
 	Clock     auth.Clock
@@ -98,6 +119,7 @@ type Server struct {
 	cfg       Config
 	login     Passwordless
 	sessions  Sessions
+	watcher   Watcher
 	ipLimiter kv.Store
 	clock     auth.Clock
 	outbox    *outbox.Outbox
@@ -118,6 +140,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if cfg.CodeLength == 0 {
 		cfg.CodeLength = 6
+	}
+	if cfg.PasswordlessType == "" {
+		cfg.PasswordlessType = auth.TypeLinkOTP
 	}
 	if d.Clock == nil {
 		d.Clock = auth.SystemClock{}
@@ -141,7 +166,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, login: d.Login, sessions: d.Sessions, ipLimiter: d.IPLimiter, clock: d.Clock,
+		cfg: cfg, login: d.Login, sessions: d.Sessions, watcher: d.Watcher, ipLimiter: d.IPLimiter, clock: d.Clock,
 		outbox: d.Outbox, metrics: d.Metrics, auditor: d.Auditor, log: d.Logger, ready: d.Ready, redirects: rp,
 	}
 	if cfg.AppURL == "" {

@@ -56,6 +56,7 @@ type serverOptions struct {
 	sameBrowser    bool
 	appName        string
 	accent         string
+	typ            auth.PasswordlessType // LINK_OTP
 }
 
 // server is the real web layer, engine, memory store and dev outbox on a
@@ -105,22 +106,23 @@ func mustServer(t *testing.T, o serverOptions) *server {
 	box := outbox.New(log, outbox.DefaultCapacity)
 	store := memstore.New()
 	cfg := authtest.Config(t, store, clock)
-	cfg.ResendCooldown, cfg.SameBrowser = o.resendCooldown, o.sameBrowser
+	cfg.ResendCooldown, cfg.SameBrowser, cfg.Type = o.resendCooldown, o.sameBrowser, o.typ
 	cfg.LinkURL = base.String() + "/api/auth/passwordless/verify"
 	svc, err := auth.NewService(cfg, store, &mail.Direct{Renderer: renderer, Transport: box, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := web.New(web.Config{
-		BaseURL:         base,
-		AppURL:          "/",
-		RateLimitMax:    1000,
-		RateLimitWindow: time.Minute,
-		AppName:         o.appName,
-		AccentColor:     o.accent,
-		ResendCooldown:  o.resendCooldown,
-		CodeLength:      6,
-	}, web.Deps{Login: svc, Sessions: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log})
+		BaseURL:          base,
+		AppURL:           "/",
+		RateLimitMax:     1000,
+		RateLimitWindow:  time.Minute,
+		AppName:          o.appName,
+		AccentColor:      o.accent,
+		ResendCooldown:   o.resendCooldown,
+		CodeLength:       6,
+		PasswordlessType: o.typ,
+	}, web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

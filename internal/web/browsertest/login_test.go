@@ -257,7 +257,7 @@ func TestErrorsInWords(t *testing.T) {
 	if got := eval[string](b, `document.getElementById("email").value`); got != email {
 		t.Errorf("Use a different email: the field holds %q, want %q to edit", got, email)
 	}
-	b.mustDo(chromedp.SendKeys(chromedp.CSS("#email"), kb.Enter), waitText("#email-error", "Too many tries in a short time. Wait "))
+	b.mustDo(chromedp.SendKeys(chromedp.CSS("#email"), kb.Enter), waitText("#email-error", "We've already sent several emails to this address just now."))
 	b.mustShowError("email")
 	b.mustBeAccessible()
 	b.shot("rate-limited")

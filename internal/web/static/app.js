@@ -1,9 +1,10 @@
 // Progressive enhancement for Latch's pages. Every page works without this
 // file: the forms post to the server, which re-renders them. With it, the
 // login page calls the JSON API instead (no reloads), takes a pasted code,
-// signs in when the last digit is typed, and counts down to the next
-// resend. The sentences come from the page (data-messages), so they read
-// the same as without JavaScript.
+// signs in when the last digit is typed, counts down to the next resend,
+// and notices when the link was used in another tab or on another device.
+// The sentences come from the page (data-messages), so they read the same
+// as without JavaScript.
 (function () {
   "use strict";
   var doc = document;
@@ -28,7 +29,9 @@
   var codeLength = parseInt(root.getAttribute("data-code-length"), 10) || 6;
   var cooldown = parseInt(root.getAttribute("data-resend-cooldown"), 10) || 30;
   var appName = root.getAttribute("data-app-name") || "";
+  var redirectTo = root.getAttribute("data-redirect-to") || "";
   var countdown = null; // the running resend countdown's interval
+  var watching = null;  // the timer of the next status check
   var busy = false;
 
   function say(key, vars) {
@@ -76,10 +79,12 @@
         toEmail();
         break;
       case "expired":
+        if (action === "resend") key = "expired_resend";
         toEmail();
         break;
       case "rate_limited":
         if (action === "resend") key = "resend_wait";
+        else if (action === "send") key = "send_limited";
         break;
       case "upstream_error":
         key = "unavailable";
@@ -162,6 +167,7 @@
     var title = tpl.getAttribute("data-title");
     if (title) doc.title = title + (appName ? " · " + appName : "");
     stopCountdown();
+    stopWatching();
     if (step === "code") {
       var bound = $("[data-bind=email]");
       if (bound && state.email) bound.textContent = state.email;
@@ -173,7 +179,14 @@
       $("#email").value = state.email;
     }
     enhance();
+    if (step === "code") watch();
     var focus = $(step === "code" ? "#code" : "#email");
+    if (!focus) {
+      // A link-only sign-in has no code to type: the heading takes the
+      // focus, so a screen reader starts at "Check your email".
+      focus = $("section.step h1");
+      if (focus) focus.setAttribute("tabindex", "-1");
+    }
     if (state.error) showError(state.error.field, state.error.text);
     if (focus) {
       focus.focus();
@@ -209,6 +222,46 @@
     tick();
     if (seconds > 0) countdown = setInterval(tick, 250);
   }
+
+  // watch asks the server every few seconds, and at once when the tab
+  // comes back into view, whether this browser's sign-in
+  // went ahead elsewhere: the link opened in another tab signs this one
+  // in too; opened on another device, this tab says so instead of letting
+  // the code fail as "expired". The status speaks only of this browser
+  // (its cookies), so polling leaks nothing.
+  function watch() {
+    stopWatching();
+    watching = setTimeout(function () { checkStatus(false); }, 4000);
+  }
+  function stopWatching() {
+    if (watching) clearTimeout(watching);
+    watching = null;
+  }
+  // checkStatus resolves to the status ("pending", "signed_in", "gone" or
+  // "" when unknown) after acting on it; with quiet, "gone" is left to the
+  // caller.
+  function checkStatus(quiet) {
+    stopWatching();
+    return fetch("/api/auth/passwordless/status", { credentials: "same-origin", headers: { "Accept": "application/json" } }).then(function (res) {
+      return res.ok ? res.json() : {};
+    }).then(null, function () { return {}; }).then(function (body) {
+      var st = body && body.status || "";
+      if (!$("section.step[data-step=code]")) return st;
+      if (st === "signed_in") {
+        var notice = $("[data-notice]");
+        if (notice) notice.textContent = say("signed_in_elsewhere");
+        window.location.assign(redirectTo || body.redirectTo || "/");
+      } else if (st === "gone") {
+        if (!quiet) mount("email", { email: stepState().email, error: { field: "email", text: say("gone_elsewhere") } });
+      } else {
+        watch(); // browsers slow the timers of tabs out of view by themselves
+      }
+      return st;
+    });
+  }
+  doc.addEventListener("visibilitychange", function () {
+    if (!doc.hidden && $("section.step[data-step=code]")) checkStatus(false);
+  });
 
   function stepState() {
     var id = $("input[name=auth_request_id]");
@@ -264,8 +317,17 @@
         window.location.assign(r.body.redirectTo || "/");
         return;
       }
-      setBusy(form, false);
       var p = problemFor("verify", r.body, r.retryAfter, code);
+      if (r.body && r.body.code === "expired") {
+        // Perhaps the link was used meanwhile: in this browser that means
+        // signed in, elsewhere it says so.
+        checkStatus(true).then(function (status) {
+          setBusy(form, false);
+          if (status !== "signed_in") mount("email", { email: st.email, error: p });
+        });
+        return;
+      }
+      setBusy(form, false);
       if (p.step === "email") {
         mount("email", { email: st.email, error: p });
         return;
@@ -365,5 +427,6 @@
     }
     var after = parseInt(resend.getAttribute("data-resend-after"), 10) || 0;
     if (after > 0) startCountdown(after);
+    watch();
   }
 })();
