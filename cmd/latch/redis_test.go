@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,6 +148,45 @@ func TestReplicasShareOneRedis(t *testing.T) {
 	})
 	if counts[410] != 20 {
 		t.Fatalf("20 replays: %v; want 20×410", counts)
+	}
+}
+
+// TestReplicasHoldTheFailureCap: 8 challenges for one address and 5 wrong
+// codes racing on each, spread over two replicas: exactly the per-address
+// cap of 15 is judged, because each wrong code takes its unit before it is
+// judged.
+func TestReplicasHoldTheFailureCap(t *testing.T) {
+	url := testRedisURL(t)
+	prefix := randomPrefix()
+	t.Cleanup(func() { deleteKeys(t, url, prefix) })
+	env := redisEnv(t, url, prefix)
+	env["RATE_LIMIT_AUTH_EMAIL_MAX"] = "8" // eight mails to one address this minute
+	env["RATE_LIMIT_AUTH_IP_MAX"] = "0"    // the per-IP limits would refuse first
+	a, b := startLatch(t, env), startLatch(t, env)
+	seen := map[string]bool{}
+	type pending struct{ id, wrong string }
+	var challenges []pending
+	for range 8 {
+		c := newBrowser(t, a.base)
+		status, sent := c.postJSON("/api/auth/passwordless/email/send", map[string]string{"email": "victim@example.com"})
+		if status != 200 {
+			t.Fatalf("send: %d %v", status, sent)
+		}
+		code, _ := mailFrom(t, "victim@example.com", seen, a, b)
+		wrong := "000000"
+		if code == wrong {
+			wrong = "111111"
+		}
+		challenges = append(challenges, pending{sent["authRequestId"].(string), wrong})
+	}
+	var next atomic.Int32
+	counts := hammer(t, 40, []*latch{a, b}, func(cl *client) int {
+		p := challenges[int(next.Add(1)-1)%len(challenges)]
+		s, _ := cl.postJSON("/api/auth/passwordless/email/verify/code", map[string]any{"authRequestId": p.id, "code": p.wrong})
+		return s
+	})
+	if counts[400] != 15 || counts[429] != 25 {
+		t.Fatalf("40 racing wrong codes for one address over two replicas: %v; want 15×400 and 25×429", counts)
 	}
 }
 

@@ -312,25 +312,33 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		a.closers = append(a.closers, upstream.Close)
 		ready = append(ready, web.Check{Name: "upstream", Fn: upstream.Ping})
 	}
+	// RATE_LIMIT_AUTH_IP_MAX=0 turns off every per-IP limit on the routes
+	// that send mail or judge a secret, the engine's requester budgets too.
+	requesterLimit := 0
+	if cfg.RateLimitAuthIPMax == 0 {
+		requesterLimit = -1
+	}
 	svc, err := auth.NewService(auth.Config{
-		Type:               cfg.passwordless,
-		Expiry:             cfg.PasswordlessExpiry,
-		CodeLength:         cfg.CodeLength,
-		MaxAttempts:        cfg.MaxAttempts,
-		EmailFailureLimit:  cfg.MaxFailuresPerEmail,
-		EmailSendLimit:     cfg.RateLimitAuthEmailMax,
-		EmailSendWindow:    cfg.RateLimitWindow,
-		ResendCooldown:     cfg.ResendCooldown,
-		SameBrowser:        cfg.SameBrowser,
-		AllowedDomains:     cfg.AllowedEmailDomains,
-		LinkURL:            cfg.baseURL.String() + "/api/auth/passwordless/verify",
-		SessionIdleTimeout: cfg.SessionIdleTimeout,
-		SessionLifetime:    cfg.SessionLifetime,
-		Keys:               keys,
-		Vault:              vlt,
-		RequesterCounters:  ipCounters,
-		Upstream:           up,
-		Auditor:            auditor,
+		Type:                  cfg.passwordless,
+		Expiry:                cfg.PasswordlessExpiry,
+		CodeLength:            cfg.CodeLength,
+		MaxAttempts:           cfg.MaxAttempts,
+		EmailFailureLimit:     cfg.MaxFailuresPerEmail,
+		EmailSendLimit:        cfg.RateLimitAuthEmailMax,
+		EmailSendWindow:       cfg.RateLimitWindow,
+		RequesterMailLimit:    requesterLimit,
+		RequesterFailureLimit: requesterLimit,
+		ResendCooldown:        cfg.ResendCooldown,
+		SameBrowser:           cfg.SameBrowser,
+		AllowedDomains:        cfg.AllowedEmailDomains,
+		LinkURL:               cfg.baseURL.String() + "/api/auth/passwordless/verify",
+		SessionIdleTimeout:    cfg.SessionIdleTimeout,
+		SessionLifetime:       cfg.SessionLifetime,
+		Keys:                  keys,
+		Vault:                 vlt,
+		RequesterCounters:     ipCounters,
+		Upstream:              up,
+		Auditor:               auditor,
 	}, store, mailer)
 	if err != nil {
 		return fail(err)
