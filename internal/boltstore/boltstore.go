@@ -31,6 +31,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/latch-auth/latch/internal/kv"
 )
@@ -98,7 +99,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		// it, which with a million sessions holds ~0.7 GB as RSS.
 		FreelistType: bolt.FreelistMapType,
 	})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: %s is locked by another process (is Latch already running with this DATA_DIR?)", path)
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/latch-auth/latch/internal/auth"
 )
@@ -122,7 +123,7 @@ func (s *Store) Legacy(context.Context) (*auth.LegacyData, error) {
 func (s *Store) DropLegacy(context.Context) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range legacyBuckets {
-			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 				return err
 			}
 		}

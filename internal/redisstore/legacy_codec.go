@@ -18,13 +18,6 @@ const recordVersion = 1
 
 var errCorrupt = errors.New("corrupt record")
 
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
 func fromMicros(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
