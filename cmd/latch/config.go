@@ -65,6 +65,7 @@ type Config struct {
 	MaxFailuresPerEmail   int           `env:"PASSWORDLESS_MAX_FAILURES_PER_EMAIL" default:"15" help:"Wrong codes per address across all its challenges per 15 minutes."`
 	ResendCooldown        time.Duration `env:"PASSWORDLESS_RESEND_COOLDOWN" default:"30s" help:"Shortest time between two emails of one sign-in."`
 	SameBrowser           bool          `env:"PASSWORDLESS_SAME_BROWSER" default:"false" help:"Magic links work only in the browser that asked for them."`
+	Signup                string        `env:"SIGNUP" default:"open" help:"Who may become a user: open (anyone), invite (people an operator invited or added) or closed (nobody new). Others get the same answer and no mail."`
 	AllowedEmailDomains   []string      `env:"ALLOWED_EMAIL_DOMAINS" help:"Comma-separated domains that may sign in; others get the same answer and no email."`
 	SessionIdleTimeout    time.Duration `env:"SESSION_IDLE_TIMEOUT" default:"4h" help:"A session unused this long ends."`
 	SessionLifetime       time.Duration `env:"SESSION_LIFETIME" default:"7d" help:"A session ends this long after sign-in, used or not."`
@@ -91,6 +92,7 @@ type Config struct {
 	baseURL        *url.URL
 	trustedProxies []netip.Prefix
 	passwordless   auth.PasswordlessType
+	signup         auth.SignupMode
 }
 
 func (c *Config) production() bool { return c.AppEnv == "production" }
@@ -277,6 +279,9 @@ func (c *Config) validate() []error {
 		bad("PASSWORDLESS_TYPE: %q is not LINK_OTP, OTP or LINK", c.PasswordlessType)
 	}
 	c.passwordless = t
+	if c.signup, err = auth.ParseSignupMode(c.Signup); err != nil {
+		bad("SIGNUP: %q is not open, invite or closed", c.Signup)
+	}
 	if c.PasswordlessExpiry < 30*time.Second || c.PasswordlessExpiry > 24*time.Hour {
 		bad("PASSWORDLESS_EXPIRY: %s is outside 30s–24h", c.PasswordlessExpiry)
 	}

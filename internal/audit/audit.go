@@ -78,6 +78,9 @@ func (l *Log) Audit(ctx context.Context, e auth.Event) {
 	if e.Reason != "" {
 		attrs = append(attrs, slog.String("reason", string(e.Reason)))
 	}
+	if e.Changed != "" {
+		attrs = append(attrs, slog.String("changed", e.Changed))
+	}
 	if e.Suppressed {
 		attrs = append(attrs, slog.Bool("suppressed", true))
 	}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -52,6 +53,16 @@ type Config struct {
 	// AllowedDomains, when not empty, restricts who receives mail. Other
 	// addresses get the same answer and no mail.
 	AllowedDomains []string
+	// Signup says who may become a user: anyone (open, the default), only
+	// people an operator invited or added (invite), or nobody new
+	// (closed). An address that may not sign up gets the answer a known
+	// one gets, and no mail.
+	Signup SignupMode
+	// OnUserDeleted runs when a user is deleted, so that the packages that
+	// keep records of their own (passkeys, consents, queued mail) remove
+	// the person's data too. A failure is logged by the caller's Auditor
+	// and does not stop the deletion.
+	OnUserDeleted []func(ctx context.Context, userID string) error
 	// LinkURL is where magic links point, e.g.
 	// https://login.example.com/api/auth/passwordless/verify.
 	LinkURL            string
@@ -113,6 +124,9 @@ func (c Config) WithDefaults() Config {
 	if c.Random == nil {
 		c.Random = rand.Reader
 	}
+	if c.Signup == "" {
+		c.Signup = SignupOpen
+	}
 	if c.Auditor == nil {
 		c.Auditor = nopAuditor{}
 	}
@@ -149,8 +163,30 @@ func (c Config) Validate() error {
 	if c.Keys == nil {
 		errs = append(errs, errors.New("keys are required"))
 	}
+	if _, err := ParseSignupMode(string(c.Signup)); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Vault == nil {
 		errs = append(errs, errors.New("a vault is required"))
 	}
 	return errors.Join(errs...)
+}
+
+// SignupMode says who may become a user.
+type SignupMode string
+
+// The sign-up modes.
+const (
+	SignupOpen   SignupMode = "open"
+	SignupInvite SignupMode = "invite"
+	SignupClosed SignupMode = "closed"
+)
+
+// ParseSignupMode accepts open, invite and closed.
+func ParseSignupMode(s string) (SignupMode, error) {
+	switch m := SignupMode(s); m {
+	case SignupOpen, SignupInvite, SignupClosed:
+		return m, nil
+	}
+	return "", fmt.Errorf("sign-up mode %q is not one of open, invite, closed", s)
 }

@@ -111,6 +111,10 @@ type User struct {
 	Metadata string `json:"-"`
 	// Locale is the language the person last chose.
 	Locale string `json:"-"`
+	// SignedOutAt is when every session of the user was last ended (sign
+	// out everywhere, disabling, an operator's revoke): anything issued
+	// before it (refresh tokens of the OpenID provider) is void.
+	SignedOutAt time.Time `json:"-"`
 }
 
 // Session is a signed-in browser. ID is the hash of the token held in the

@@ -86,6 +86,12 @@ const (
 	// EventLoginFailed is a code or link that did not sign anyone in;
 	// Reason says why (the error code: invalid_code, expired, ...).
 	EventLoginFailed EventKind = "login_failed"
+	// The life of users and sessions, for the audit trail and webhooks.
+	EventUserCreated    EventKind = "user_created"
+	EventUserUpdated    EventKind = "user_updated"
+	EventUserDeleted    EventKind = "user_deleted"
+	EventSessionCreated EventKind = "session_created"
+	EventSessionRevoked EventKind = "session_revoked"
 )
 
 // Event is one audit record. Email is the normalized address; sinks mask it.
@@ -97,6 +103,10 @@ type Event struct {
 	Method      string // "code" or "link" for logins; the limit's name for rate_limited
 	Suppressed  bool   // the address is outside the allowed domains; no mail was sent
 	Reason      Code   // why a login failed (EventLoginFailed)
+	SessionID   string // the session created or revoked
+	// Changed names what an update changed: disabled, enabled, groups,
+	// metadata (EventUserUpdated).
+	Changed string
 }
 
 type nopAuditor struct{}

@@ -128,6 +128,7 @@ func encodeUser(u *User) []byte {
 		String(u.ID).String(u.Email).
 		Time(u.CreatedAt).Time(u.LastSignInAt).
 		Bool(u.Disabled).Strings(u.Groups).String(u.Metadata).String(u.Locale).
+		Time(u.SignedOutAt).
 		Bytes()
 }
 
@@ -142,6 +143,7 @@ func decodeUser(rec []byte) (*User, error) {
 	u.Disabled = r.Bool()
 	u.Groups = r.Strings()
 	u.Metadata, u.Locale = r.String(), r.String()
+	u.SignedOutAt = r.Time()
 	if err := r.Err("user"); err != nil {
 		return nil, err
 	}

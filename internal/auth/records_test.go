@@ -32,7 +32,7 @@ func TestRecordEncodingsAreStable(t *testing.T) {
 	}
 	user := &User{
 		ID: "usr_golden", Email: "Ada@example.org", CreatedAt: at, LastSignInAt: at.Add(time.Hour),
-		Disabled: true, Groups: []string{"ops", "admins"}, Metadata: `{"team":"ops"}`, Locale: "fr",
+		Disabled: true, Groups: []string{"ops", "admins"}, Metadata: `{"team":"ops"}`, Locale: "fr", SignedOutAt: at.Add(2 * time.Hour),
 	}
 	cases := []struct {
 		file   string
@@ -97,7 +97,7 @@ func normalise(v any) any {
 		return s
 	case *User:
 		u := *r
-		u.CreatedAt, u.LastSignInAt = u.CreatedAt.UTC(), u.LastSignInAt.UTC()
+		u.CreatedAt, u.LastSignInAt, u.SignedOutAt = u.CreatedAt.UTC(), u.LastSignInAt.UTC(), u.SignedOutAt.UTC()
 		return u
 	}
 	return v

@@ -183,7 +183,10 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	if budget {
 		c.ReservedAt = held.at
 	}
-	allowed := s.domainAllowed(email)
+	allowed, err := s.mayMail(ctx, email, now)
+	if err != nil {
+		return nil, err
+	}
 	s.setSecrets(c, code, token)
 	if !allowed {
 		// The hashes were computed, so the answer costs what any other
@@ -245,14 +248,18 @@ func (s *Service) Resend(ctx context.Context, id string, caller Caller) (*Sent, 
 	expiry := c.ExpiresAt.Sub(c.SentAt)
 	fresh := &Challenge{ID: id, SentAt: now, ExpiresAt: now.Add(expiry)}
 	s.setSecrets(fresh, code, token)
-	if !s.domainAllowed(c.Email) {
+	allowed, err := s.mayMail(ctx, c.Email, now)
+	if err != nil {
+		return nil, err
+	}
+	if !allowed {
 		fresh.CodeHash, fresh.TokenHash = nil, nil
 	}
 	c, err = s.renewChallenge(ctx, id, caller, fresh, now)
 	if err != nil {
 		return nil, storeError("renew challenge", err)
 	}
-	if err := s.mail(ctx, c, code, token, !s.domainAllowed(c.Email)); err != nil {
+	if err := s.mail(ctx, c, code, token, !allowed); err != nil {
 		return nil, err
 	}
 	return &Sent{ChallengeID: id, Type: c.Type, ExpiresAt: c.ExpiresAt, Expiry: expiry, ResendAfter: s.resendAfter(caller)}, nil
@@ -499,11 +506,11 @@ func (s *Service) login(ctx context.Context, c *Challenge, method string) (*Logi
 		// against the requester's budget of unconfirmed mail.
 		s.release(ctx, &reservation{at: c.ReservedAt, taken: []limit{s.unconfirmedMailLimit(c.Requester)}})
 	}
-	u, err := s.ensureUser(ctx, c.Email, now)
+	u, err := s.ensureUser(ctx, c.Email, s.cfg.Signup == SignupOpen, now)
 	if err != nil {
 		return nil, err
 	}
-	if u.Disabled {
+	if u == nil || u.Disabled {
 		s.cfg.Auditor.Audit(ctx, Event{Kind: EventLoginFailed, Email: c.Email, UserID: u.ID, ChallengeID: c.ID, Method: method, Reason: CodeExpired})
 		return nil, expired()
 	}
@@ -585,6 +592,23 @@ func linkWithToken(base, token, id string) string {
 	q.Set("auth_request_id", id)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// mayMail reports whether a sign-in mail may go to email: its domain is
+// allowed, and it belongs to a user who is not disabled, or anyone may
+// sign up. Every address costs the same lookups whatever the answer, and
+// the caller answers alike either way (no enumeration).
+func (s *Service) mayMail(ctx context.Context, email string, now time.Time) (bool, error) {
+	u, err := s.userByEmail(ctx, email, now)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// A known address costs two reads; so does an unknown one.
+		s.store.Get(ctx, userKey("usr_none"), now)
+		return s.domainAllowed(email) && s.cfg.Signup == SignupOpen, nil
+	case err != nil:
+		return false, storeError("find user", err)
+	}
+	return s.domainAllowed(email) && !u.Disabled, nil
 }
 
 func (s *Service) domainAllowed(email string) bool {

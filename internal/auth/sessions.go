@@ -38,6 +38,7 @@ func (s *Service) StartSession(ctx context.Context, u User, info ...SessionInfo)
 	if err := s.putSession(ctx, sess, now); err != nil {
 		return "", nil, err
 	}
+	s.cfg.Auditor.Audit(ctx, Event{Kind: EventSessionCreated, Email: sess.Email, UserID: sess.UserID, SessionID: sess.ID, Method: sess.Method})
 	return token, sess, nil
 }
 
@@ -152,7 +153,26 @@ func (s *Service) EndSession(ctx context.Context, sess *Session) error {
 		return storeError("delete session", err)
 	}
 	s.store.RemoveMember(context.WithoutCancel(ctx), userSessionsKey(sess.UserID), sess.ID)
+	s.cfg.Auditor.Audit(ctx, Event{Kind: EventSessionRevoked, Email: sess.Email, UserID: sess.UserID, SessionID: sess.ID})
 	return nil
+}
+
+// EndSessionOf ends the session id of userID (the account page's "sign
+// out" beside one of the person's sessions); another user's session is
+// not found.
+func (s *Service) EndSessionOf(ctx context.Context, userID, id string) error {
+	rec, err := s.store.Get(ctx, sessionKey(id), s.clock.Now())
+	if err != nil {
+		return storeError("find session", err)
+	}
+	sess, err := decodeSession(id, rec)
+	if err != nil {
+		return storeError("decode session", err)
+	}
+	if sess.UserID != userID {
+		return expired()
+	}
+	return s.EndSession(ctx, sess)
 }
 
 // EndUserSessions ends every session of a user and reports how many.
@@ -170,6 +190,12 @@ func (s *Service) EndUserSessions(ctx context.Context, userID string) (int, erro
 	}
 	if err := s.store.Delete(ctx, key); err != nil {
 		return 0, storeError("delete session index", err)
+	}
+	if err := s.signedOut(ctx, userID, now); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		s.cfg.Auditor.Audit(ctx, Event{Kind: EventSessionRevoked, UserID: userID, SessionID: id})
 	}
 	return len(ids), nil
 }

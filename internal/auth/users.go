@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/latch-auth/latch/internal/kv"
@@ -12,7 +13,13 @@ import (
 // update is atomic, so racing sign-ins of one new address (on any replica)
 // all get the one user. Case does not matter; the stored Email keeps the
 // spelling first seen.
-func (s *Service) ensureUser(ctx context.Context, email string, now time.Time) (*User, error) {
+// With create false a missing user is not created and nil is returned.
+func (s *Service) ensureUser(ctx context.Context, email string, create bool, now time.Time) (*User, error) {
+	if !create {
+		if _, err := s.userByEmail(ctx, email, now); errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+	}
 	fresh, err := randomToken(s.cfg.Random, userIDBytes)
 	if err != nil {
 		return nil, err
@@ -23,8 +30,9 @@ func (s *Service) ensureUser(ctx context.Context, email string, now time.Time) (
 		return nil, err
 	}
 	var u *User
+	created := false
 	err = s.store.Update(ctx, userKey(uid), now, func(cur []byte) (kv.Change, error) {
-		u = nil
+		u, created = nil, false
 		if cur != nil {
 			var err error
 			u, err = decodeUser(cur)
@@ -32,7 +40,7 @@ func (s *Service) ensureUser(ctx context.Context, email string, now time.Time) (
 				return kv.Change{}, err
 			}
 		} else {
-			u = &User{ID: uid, Email: email, CreatedAt: now}
+			u, created = &User{ID: uid, Email: email, CreatedAt: now}, true
 		}
 		if u.Disabled {
 			return kv.Change{Op: kv.Keep}, nil
@@ -42,6 +50,9 @@ func (s *Service) ensureUser(ctx context.Context, email string, now time.Time) (
 	})
 	if err != nil {
 		return nil, storeError("ensure user", err)
+	}
+	if created {
+		s.cfg.Auditor.Audit(ctx, Event{Kind: EventUserCreated, Email: email, UserID: u.ID})
 	}
 	return u, nil
 }
@@ -66,12 +77,23 @@ func (s *Service) indexEmail(ctx context.Context, email, candidate string, now t
 
 // UserByEmail returns the user of an address, or ErrNotFound.
 func (s *Service) UserByEmail(ctx context.Context, email string) (*User, error) {
-	now := s.clock.Now()
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	return s.userByEmail(ctx, email, s.clock.Now())
+}
+
+func (s *Service) userByEmail(ctx context.Context, email string, now time.Time) (*User, error) {
 	uid, err := s.store.Get(ctx, emailKey(email), now)
 	if err != nil {
 		return nil, err
 	}
-	return s.User(ctx, string(uid))
+	rec, err := s.store.Get(ctx, userKey(string(uid)), now)
+	if err != nil {
+		return nil, err
+	}
+	return decodeUser(rec)
 }
 
 // User returns the user with id, or ErrNotFound.

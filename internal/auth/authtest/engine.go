@@ -36,6 +36,133 @@ func RunEngine(t *testing.T, open kvtest.Open) {
 		testUnconfirmedMailBudget(t, env(t, func(c *auth.Config) { c.RequesterMailLimit = 3 }))
 	})
 	t.Run("SendWindowSlides", func(t *testing.T) { testSendWindowSlides(t, env(t, nil)) })
+	t.Run("InviteOnlySignUp", func(t *testing.T) {
+		testInviteOnly(t, env(t, func(c *auth.Config) { c.Signup = auth.SignupInvite }))
+	})
+	t.Run("DisablingEndsEverything", func(t *testing.T) { testDisable(t, env(t, nil)) })
+	t.Run("DeletingRemovesThePerson", func(t *testing.T) {
+		var hooked []string
+		e := env(t, func(c *auth.Config) {
+			c.OnUserDeleted = append(c.OnUserDeleted, func(_ context.Context, id string) error { hooked = append(hooked, id); return nil })
+		})
+		testDelete(t, e, &hooked)
+	})
+	t.Run("UsersGroupsMetadata", func(t *testing.T) { testUsersGroupsMetadata(t, env(t, nil)) })
+}
+
+func mustSignIn(t *testing.T, e *Env, email string) (*auth.Login, string) {
+	t.Helper()
+	sent, m := e.MustSend(t, email, home)
+	login := mustVerify(t, e, sent.ChallengeID, m.Code, home)
+	token, _, err := e.Svc.StartSession(ctx, login.User)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return login, token
+}
+
+// testInviteOnly: an unknown address gets the answer a known one gets and
+// a mail with nothing in it (dropped by the mailer); an invited one signs in.
+func testInviteOnly(t *testing.T, e *Env) {
+	stranger, err := e.Svc.Send(ctx, auth.SendRequest{Email: "stranger@example.com", Caller: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := e.Mail.Last(t, "stranger@example.com"); !m.Suppressed || m.Code != "" || m.Link != "" {
+		t.Fatalf("an uninvited address got %+v", m)
+	}
+	_, err = e.Svc.VerifyCode(ctx, stranger.ChallengeID, "000000", home)
+	WantCode(t, err, auth.CodeInvalidCode)
+	u, sent, err := e.Svc.Invite(ctx, "Guest@example.com", Web("192.0.2.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := e.Mail.Last(t, "Guest@example.com")
+	if m.Suppressed || m.Template != auth.TemplateSignUp || sent.Type != stranger.Type {
+		t.Fatalf("invitation mail %+v", m)
+	}
+	login := mustVerify(t, e, sent.ChallengeID, m.Code, Web("192.0.2.0/24"))
+	if login.User.ID != u.ID {
+		t.Fatalf("the invited person signed in as %s, invited as %s", login.User.ID, u.ID)
+	}
+}
+
+func testDisable(t *testing.T, e *Env) {
+	login, token := mustSignIn(t, e, "ada@example.com")
+	u, err := e.Svc.SetDisabled(ctx, login.User.ID, true)
+	if err != nil || !u.Disabled || u.SignedOutAt.IsZero() {
+		t.Fatalf("SetDisabled = %+v, %v", u, err)
+	}
+	_, err = e.Svc.Authenticate(ctx, token)
+	WantCode(t, err, auth.CodeUnauthorized)
+	e.Clock.Advance(time.Minute)
+	sent, err := e.Svc.Send(ctx, auth.SendRequest{Email: "ada@example.com", Caller: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := e.Mail.Last(t, "ada@example.com"); !m.Suppressed {
+		t.Fatal("a disabled user was sent a code")
+	}
+	_, err = e.Svc.VerifyCode(ctx, sent.ChallengeID, "000000", home)
+	WantCode(t, err, auth.CodeInvalidCode)
+	if _, err := e.Svc.SetDisabled(ctx, login.User.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Minute)
+	mustSignIn(t, e, "ada@example.com")
+}
+
+func testDelete(t *testing.T, e *Env, hooked *[]string) {
+	login, token := mustSignIn(t, e, "ada@example.com")
+	if err := e.Svc.DeleteUser(ctx, login.User.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Svc.Authenticate(ctx, token)
+	WantCode(t, err, auth.CodeUnauthorized)
+	if _, err := e.Svc.UserByEmail(ctx, "ada@example.com"); err == nil {
+		t.Fatal("the deleted user is still found by address")
+	}
+	if _, err := e.Svc.User(ctx, login.User.ID); err == nil {
+		t.Fatal("the deleted user is still found by id")
+	}
+	if len(*hooked) != 1 || (*hooked)[0] != login.User.ID {
+		t.Fatalf("the deletion hooks saw %v", *hooked)
+	}
+	WantCode(t, e.Svc.DeleteUser(ctx, login.User.ID), auth.CodeNotFound)
+	e.Clock.Advance(time.Minute)
+	again, _ := mustSignIn(t, e, "ada@example.com")
+	if again.User.ID == login.User.ID {
+		t.Fatal("a deleted user's id came back")
+	}
+}
+
+func testUsersGroupsMetadata(t *testing.T, e *Env) {
+	for _, addr := range []string{"b@example.com", "a@example.com"} {
+		if _, err := e.Svc.CreateUser(ctx, addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users, err := e.Svc.Users(ctx)
+	if err != nil || len(users) != 2 || users[0].Email != "a@example.com" {
+		t.Fatalf("Users = %v, %v", users, err)
+	}
+	u, err := e.Svc.SetGroups(ctx, users[0].ID, []string{"ops", "admins", "ops"})
+	if err != nil || len(u.Groups) != 2 || u.Groups[0] != "admins" {
+		t.Fatalf("SetGroups = %+v, %v", u, err)
+	}
+	_, err = e.Svc.SetGroups(ctx, users[0].ID, []string{"bad group"})
+	WantCode(t, err, auth.CodeInvalidRequest)
+	if u, err = e.Svc.SetMetadata(ctx, users[0].ID, []byte(`{"team": "ops"}`)); err != nil || u.Metadata != `{"team":"ops"}` {
+		t.Fatalf("SetMetadata = %+v, %v", u, err)
+	}
+	_, err = e.Svc.SetMetadata(ctx, users[0].ID, []byte(`[1,2]`))
+	WantCode(t, err, auth.CodeInvalidRequest)
+	got, err := e.Svc.User(ctx, users[0].ID)
+	if err != nil || len(got.Groups) != 2 || got.Metadata != `{"team":"ops"}` {
+		t.Fatalf("User = %+v, %v", got, err)
+	}
+	_, err = e.Svc.SetGroups(ctx, "usr_nobody", nil)
+	WantCode(t, err, auth.CodeNotFound)
 }
 
 var ctx = context.Background()
