@@ -195,6 +195,10 @@ type pageData struct {
 
 	User   *auth.Session
 	Outbox []*mail.Message
+
+	// The account page.
+	Sessions      []sessionRow
+	ConfirmDelete bool
 }
 
 // Blank is d without anything that belongs to one sign-in: the data of the
@@ -360,6 +364,9 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := pageData{Title: "Sign in", Step: stepEmail, RedirectTo: redirectTo, RedirectNote: note, Email: rememberedEmail(r)}
+	if r.URL.Query().Get("deleted") != "" {
+		d.Notice = s.pages.messages["deleted"]
+	}
 	if r.URL.Query().Get("signed_out") != "" {
 		d.Notice = s.pages.messages["signed_out"]
 	}
@@ -554,6 +561,7 @@ var loginMessages = map[string]string{
 	"resend_in":            "Send a new {thing} in {s}s",
 	"signing_in":           "Signing you in…",
 	"signed_out":           "You're signed out.",
+	"deleted":              "Your account is deleted.",
 	"signed_in_elsewhere":  "You're signed in (you opened the link in another tab). Taking you on…",
 	"gone_elsewhere":       "This sign-in was finished or has expired. If you opened the link on another device, you're signed in there. To sign in here, press “{send}”.",
 }
@@ -750,19 +758,6 @@ func (s *Server) renderLinkError(w http.ResponseWriter, r *http.Request, err err
 }
 
 // --- the account page
-
-func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.sessions.Authenticate(r.Context(), sessionToken(r))
-	if auth.ErrorCode(err) == auth.CodeUnauthorized {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-		return
-	}
-	if err != nil {
-		s.renderPage(w, r, Status(auth.ErrorCode(err)), "notfound", pageData{Title: "Unavailable", Error: s.pages.messages["unavailable"]})
-		return
-	}
-	s.renderPage(w, r, http.StatusOK, "account", pageData{Title: "Your account", User: sess})
-}
 
 // handleLogoutForm signs out from a form: the account page's, or an
 // app's own sign-out button (its origin must be in CORS_ALLOWED_ORIGINS).

@@ -20,6 +20,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}
 
 	mux.HandleFunc("GET /{$}", s.handleAccount)
+	mux.HandleFunc("POST /account/sessions/end", s.handleEndSession)
+	mux.HandleFunc("GET /account/delete", s.handleDeleteAccount)
+	mux.HandleFunc("POST /account/delete", s.handleDeleteAccount)
 	mux.HandleFunc("GET /login", s.handleLoginPage)
 	mux.HandleFunc("POST /login", s.handleLoginEmail)
 	mux.HandleFunc("POST /login/code", s.handleLoginCode)

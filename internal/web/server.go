@@ -37,6 +37,12 @@ type Passwordless interface {
 // Sessions keeps signed-in browsers; *auth.Service implements it.
 type Sessions interface {
 	StartSession(ctx context.Context, u auth.User, info ...auth.SessionInfo) (string, *auth.Session, error)
+	// Sessions lists a user's live sessions, newest first.
+	Sessions(ctx context.Context, userID string) ([]*auth.Session, error)
+	// EndSessionOf ends one session of the user.
+	EndSessionOf(ctx context.Context, userID, sessionID string) error
+	// DeleteUser removes the person everywhere.
+	DeleteUser(ctx context.Context, userID string) error
 	Authenticate(ctx context.Context, token string) (*auth.Session, error)
 	Logout(ctx context.Context, token string, everywhere bool) error
 }
