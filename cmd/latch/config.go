@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/forwardauth"
 	latchmail "github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/mail/mailqueue"
 	"github.com/latch-auth/latch/internal/mail/smtpmail"
@@ -35,6 +36,7 @@ type Config struct {
 	CORSOrigins       []string `env:"CORS_ALLOWED_ORIGINS" help:"Comma-separated origins (scheme://host[:port]) of your apps: they may call the API from a browser with credentials, and their forms may post here (sign-out); every other site's POST is refused as cross-site request forgery. * is refused."`
 	TrustedProxies    []string `env:"TRUSTED_PROXIES" help:"Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed."`
 	CookieDomain      string   `env:"COOKIE_DOMAIN" default:"" help:"Domain attribute of the cookies; empty keeps them to this host."`
+	AccessRulesFile   string   `env:"ACCESS_RULES_FILE" default:"" help:"JSON or YAML file of forward-auth access rules (docs/forward-auth.md): which hosts behind nginx, Traefik or Caddy let whom through; re-read on SIGHUP. Without it every host is denied."`
 
 	SessionSecret         string        `env:"SESSION_SECRET" secret:"true" help:"Key material for hashes of codes, links and bindings; at least 32 characters. Required in production; generated and kept in DATA_DIR in development."`
 	SessionSecretPrevious string        `env:"SESSION_SECRET_PREVIOUS" secret:"true" help:"The secret before the last rotation, so codes and links already sent still work."`
@@ -263,6 +265,11 @@ func (c *Config) validate() []error {
 			prefix = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		c.trustedProxies = append(c.trustedProxies, prefix.Masked())
+	}
+	if c.AccessRulesFile != "" {
+		if _, err := forwardauth.LoadRules(c.AccessRulesFile); err != nil {
+			bad("ACCESS_RULES_FILE: %s", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "forwardauth: "), "\n", "; "))
+		}
 	}
 	switch c.LogFormat {
 	case "", "text", "json":

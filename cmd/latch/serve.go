@@ -15,16 +15,19 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/latch-auth/latch/internal/audit"
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/boltstore"
+	"github.com/latch-auth/latch/internal/forwardauth"
 	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/mail/mailqueue"
 	"github.com/latch-auth/latch/internal/mail/outbox"
@@ -81,6 +84,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
+	// SIGHUP re-reads the files that may change while Latch runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	errc := make(chan error, 1+len(side))
 	go func() { errc <- srv.Serve(ln) }()
 	for _, ss := range side {
@@ -93,10 +100,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		fmt.Fprintf(stdout, "latch: development mode: sign in at %s/login; mail goes to %s/dev/outbox\n", cfg.baseURL, cfg.baseURL)
 	}
 
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+	for done := false; !done; {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		case <-hup:
+			app.reload()
+		case <-ctx.Done():
+			done = true
+		}
 	}
 	log.Info("latch: shutting down", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
@@ -221,6 +233,15 @@ type app struct {
 	metrics   *metrics.Metrics
 	storeName string
 	closers   []func() error
+	reloaders []func()
+}
+
+// reload re-reads what SIGHUP asks for; each reloader logs its outcome and
+// keeps what it had when the new version is broken.
+func (a *app) reload() {
+	for _, r := range a.reloaders {
+		r()
+	}
 }
 
 func (a *app) close() {
@@ -356,6 +377,10 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	if upstream != nil {
 		watcher = nil
 	}
+	fa, err := forwardAuth(cfg, svc, a, log)
+	if err != nil {
+		return fail(err)
+	}
 	srv, err := web.New(web.Config{
 		Production:        cfg.production(),
 		BaseURL:           cfg.baseURL,
@@ -386,6 +411,8 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		Logger:    log,
 		Ready:     ready,
 		Extra:     mountProvider,
+
+		ForwardAuth: fa,
 	})
 	if err != nil {
 		return fail(err)
@@ -414,4 +441,24 @@ func sessionSecret(cfg *Config) (string, error) {
 		return "", fmt.Errorf("keep the generated secret: %w", err)
 	}
 	return secret, nil
+}
+
+// forwardAuth wires the reverse-proxy face to the engine, with the access
+// rules of ACCESS_RULES_FILE, re-read on SIGHUP.
+func forwardAuth(cfg *Config, svc *auth.Service, a *app, log *slog.Logger) (*forwardauth.Handler, error) {
+	rules, err := forwardauth.OpenRules(cfg.AccessRulesFile)
+	if err != nil {
+		return nil, err
+	}
+	if rules.Path() != "" {
+		a.reloaders = append(a.reloaders, func() {
+			if err := rules.Reload(); err != nil {
+				log.Error("latch: access rules not reloaded; the previous rules stay in force", "err", err)
+				return
+			}
+			log.Info("latch: access rules reloaded", "file", rules.Path(), "rules", rules.Rules().Len())
+		})
+	}
+	return forwardauth.New(forwardauth.Config{BaseURL: cfg.baseURL, Proxies: cfg.trustedProxies},
+		forwardauth.Deps{Rules: rules, Sessions: svc, Users: svc, Logger: log})
 }

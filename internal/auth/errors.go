@@ -24,6 +24,7 @@ const (
 	CodeCrossOrigin      Code = "cross_origin_request"
 	CodeDifferentBrowser Code = "different_browser"
 	CodeInvalidRedirect  Code = "invalid_redirect"
+	CodeForbidden        Code = "forbidden" // signed in, but not allowed on that site (forward-auth)
 	CodePayloadTooLarge  Code = "payload_too_large"
 	CodeUnsupportedMedia Code = "unsupported_media_type"
 	CodeNotFound         Code = "not_found"

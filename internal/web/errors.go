@@ -22,6 +22,7 @@ var statusOf = map[auth.Code]int{
 	auth.CodeCrossOrigin:      http.StatusForbidden,
 	auth.CodeDifferentBrowser: http.StatusForbidden,
 	auth.CodeInvalidRedirect:  http.StatusBadRequest,
+	auth.CodeForbidden:        http.StatusForbidden,
 	auth.CodePayloadTooLarge:  http.StatusRequestEntityTooLarge,
 	auth.CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
 	auth.CodeNotFound:         http.StatusNotFound,

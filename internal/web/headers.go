@@ -49,6 +49,11 @@ func (s *Server) pagePolicy(nonce string) string {
 	for _, o := range s.redirects.origins {
 		formAction += " " + o
 	}
+	if s.forward != nil {
+		for _, src := range s.forward.FormSources() {
+			formAction += " " + src
+		}
+	}
 	return "default-src 'self'; script-src 'self' 'nonce-" + nonce + "'; style-src 'self' 'nonce-" + nonce + "'; img-src 'self' data:" + s.logoSource() +
 		"; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action " + formAction
 }

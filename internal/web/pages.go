@@ -359,6 +359,19 @@ func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	redirectTo, note := s.loginRedirect(r)
+	if rd := r.URL.Query().Get("rd"); rd != "" && redirectTo == "" && r.URL.Query().Get("redirect_to") == "" {
+		// rd is where a proxy's forward-auth sent the person from: Latch
+		// wrote it, so one that is not allowed was tampered with.
+		target, err := s.redirects.Check(rd)
+		if err != nil {
+			o, _ := origin(rd)
+			s.log.InfoContext(r.Context(), "login: rd is on a host with no access rule and not on REDIRECT_ALLOWLIST; refused",
+				"origin", o, "requestId", RequestID(r.Context()))
+			s.renderPage(w, r, http.StatusBadRequest, "notfound", pageData{Title: "Sign in", Error: s.pages.messages["invalid_redirect"]})
+			return
+		}
+		redirectTo = target
+	}
 	if _, err := s.sessions.Authenticate(r.Context(), sessionToken(r)); err == nil {
 		http.Redirect(w, r, first(redirectTo, s.appURL), http.StatusSeeOther)
 		return
@@ -379,7 +392,8 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // loginRedirect reads /login?redirect_to=: where to land after signing in
-// (a path here or a URL on the allow-list). A target that is not allowed
+// (a path here, a URL on the allow-list, or one on a host with an access
+// rule). /login?rd= (forward-auth) is read by handleLoginPage. A target that is not allowed
 // is dropped, which would leave a developer wondering why the app is not
 // reached: the log says so, and in development the page too.
 func (s *Server) loginRedirect(r *http.Request) (target, note string) {

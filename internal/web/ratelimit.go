@@ -62,6 +62,10 @@ func (s *Server) limitByIP(next http.Handler) http.Handler {
 // every one of their users from one address, they authenticate with a
 // bearer token, and the engine's per-address limits apply to them.
 //
+// The forward-auth questions (/api/authz/) are left out: a proxy asks
+// once for every request a signed-in person makes to the apps behind it
+// (every asset of every page), and each answer is a session read.
+//
 // The sign-in status that waiting login pages poll is left out too: a
 // room of people behind one address, each with a page waiting for its
 // email, would otherwise spend the whole address's budget on polls and
@@ -69,7 +73,7 @@ func (s *Server) limitByIP(next http.Handler) http.Handler {
 // browser's own cookies and changes nothing.
 func generalLimited(p string) bool {
 	return (strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/api/health") && !strings.HasPrefix(p, "/api/v1/") &&
-		p != "/api/auth/passwordless/status") ||
+		!strings.HasPrefix(p, "/api/authz/") && p != "/api/auth/passwordless/status") ||
 		p == "/oauth/token"
 }
 

@@ -13,6 +13,9 @@ import (
 // allow-list. Anything else is an open redirect waiting to happen.
 type redirectPolicy struct {
 	origins []string // "https://app.example.com" (scheme://host[:port], lowercased)
+	// protected, when set, also allows URLs on the hosts that have an
+	// access rule (forward-auth's rd).
+	protected func(*url.URL) bool
 }
 
 func newRedirectPolicy(allow []string) (redirectPolicy, error) {
@@ -52,6 +55,9 @@ func (p redirectPolicy) Check(target string) (string, error) {
 			if o == allowed {
 				return target, nil
 			}
+		}
+		if u, err := url.Parse(target); err == nil && p.protected != nil && len(target) <= 2000 && p.protected(u) {
+			return target, nil
 		}
 	}
 	return "", auth.Errorf(auth.CodeInvalidRedirect, "That redirect target is not allowed.").

@@ -15,6 +15,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/auth/logout", s.handleLogout)
 	mux.HandleFunc("GET /api/health", s.handleHealth)
 	mux.HandleFunc("GET /api/health/ready", s.handleReady)
+	if s.forward != nil { // reverse proxies ask here on every request to the apps behind them
+		mux.HandleFunc("GET /api/authz/forward-auth", s.proxyAnswer(s.forward.ForwardAuth))
+		mux.HandleFunc("GET /api/authz/auth-request", s.proxyAnswer(s.forward.AuthRequest))
+	}
 	if !s.cfg.MetricsElsewhere {
 		mux.Handle("GET /metrics", s.metrics.Handler())
 	}

@@ -118,6 +118,9 @@ type Deps struct {
 	Ready   []Check
 	// Extra mounts more routes (the provider API) on the same mux.
 	Extra func(mux *http.ServeMux)
+	// ForwardAuth, when set, answers reverse proxies under /api/authz/,
+	// and /login may send people back to the hosts it protects.
+	ForwardAuth ForwardAuth
 }
 
 // Server serves the app routes.
@@ -126,6 +129,7 @@ type Server struct {
 	login     Passwordless
 	sessions  Sessions
 	watcher   Watcher
+	forward   ForwardAuth
 	ipLimiter kv.Store
 	clock     auth.Clock
 	outbox    *outbox.Outbox
@@ -171,8 +175,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
+	if d.ForwardAuth != nil {
+		rp.protected = d.ForwardAuth.Protects
+	}
 	s := &Server{
-		cfg: cfg, login: d.Login, sessions: d.Sessions, watcher: d.Watcher, ipLimiter: d.IPLimiter, clock: d.Clock,
+		cfg: cfg, login: d.Login, sessions: d.Sessions, watcher: d.Watcher, forward: d.ForwardAuth, ipLimiter: d.IPLimiter, clock: d.Clock,
 		outbox: d.Outbox, metrics: d.Metrics, auditor: d.Auditor, log: d.Logger, ready: d.Ready, redirects: rp,
 	}
 	if cfg.AppURL == "" {
