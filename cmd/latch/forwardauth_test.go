@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -473,4 +474,93 @@ func wsUpgrade(t *testing.T, p *proxied, host, cookie string) (status, rest stri
 	fmt.Fprint(conn, "hello\n")
 	echo, _ := br.ReadString('\n')
 	return status, b.String() + echo
+}
+
+// askForwardAuth asks Latch directly, as a proxy on loopback would, about
+// a request to host.
+func askForwardAuth(t *testing.T, c *client, host string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.base+"/api/authz/forward-auth", nil)
+	req.Header.Set("X-Forwarded-Host", host)
+	req.Header.Set("X-Forwarded-Proto", "http")
+	req.Header.Set("X-Forwarded-Uri", "/")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func mustSignIn(t *testing.T, c *client, addr string) {
+	t.Helper()
+	status, sent := c.postJSON("/api/auth/passwordless/email/send", map[string]string{"email": addr})
+	if status != http.StatusOK {
+		t.Fatalf("send: %d %v", status, sent)
+	}
+	code, _ := c.lastMail(addr)
+	if status, v := c.postJSON("/api/auth/passwordless/email/verify/code", map[string]string{"code": code, "authRequestId": sent["authRequestId"].(string)}); status != http.StatusOK {
+		t.Fatalf("verify: %d %v", status, v)
+	}
+}
+
+func TestAccessRulesReloadOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rules, []byte("- host: app.example.test\n  allow: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := startLatch(t, testEnv(filepath.Join(dir, "data"), "TRUSTED_PROXIES", "127.0.0.1/32", "ACCESS_RULES_FILE", rules, "LOG_LEVEL", "info"))
+	c := newBrowser(t, l.base)
+	mustSignIn(t, c, "ada@example.com")
+	if got := askForwardAuth(t, c, opsHost); got != http.StatusForbidden {
+		t.Fatalf("ops before the reload: %d, want 403", got)
+	}
+	reload := func(content, logged string) {
+		t.Helper()
+		if err := os.WriteFile(rules, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before := strings.Count(l.log(), logged)
+		syscall.Kill(os.Getpid(), syscall.SIGHUP)
+		for deadline := time.Now().Add(10 * time.Second); strings.Count(l.log(), logged) == before; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log after SIGHUP:\n%s", logged, l.log())
+			}
+		}
+	}
+	reload("- host: app.example.test\n  allow: {}\n- host: '*.example.test'\n  allow: {domains: [example.com]}\n", "access rules reloaded")
+	if got := askForwardAuth(t, c, opsHost); got != http.StatusOK {
+		t.Fatalf("ops after the reload: %d, want 200", got)
+	}
+	// A broken file keeps the rules in force.
+	reload("- host: app.example.test\n  alow: {}\n", "access rules not reloaded")
+	if got := askForwardAuth(t, c, opsHost); got != http.StatusOK {
+		t.Fatalf("ops after a broken reload: %d, want 200 (the previous rules)", got)
+	}
+}
+
+func TestAccessRulesCheckedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"typo.json":    `[{"host": "app.example.com", "alow": {}}]`,
+		"missing.yaml": "- host: app.example.com\n",
+		"port.json":    `[{"host": "app.example.com:8443", "allow": {}}]`,
+		"email.yaml":   "- host: '*.example.com'\n  allow: {emails: [not-an-address]}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name)
+			os.WriteFile(path, []byte(content), 0o600)
+			env := testEnv(dir, "ACCESS_RULES_FILE", path)
+			err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, io.Discard)
+			var ex exitError
+			if !errors.As(err, &ex) || ex.code != 2 || !strings.Contains(err.Error(), "ACCESS_RULES_FILE") {
+				t.Fatalf("run: %v, want exit 2 naming ACCESS_RULES_FILE", err)
+			}
+		})
+	}
+	env := testEnv(dir, "ACCESS_RULES_FILE", filepath.Join(dir, "absent.json"))
+	if err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), "ACCESS_RULES_FILE") {
+		t.Fatalf("absent file: %v, want a configuration error", err)
+	}
 }
