@@ -47,19 +47,25 @@ func (h *Handler) forwarded(r *http.Request) *url.URL {
 		return nil
 	}
 	hd := r.Header
-	host := single(hd, "X-Forwarded-Host")
-	if host == "" {
+	host, ok := single(hd, "X-Forwarded-Host")
+	if !ok || host == "" {
 		return nil
 	}
-	proto := strings.ToLower(single(hd, "X-Forwarded-Proto"))
+	proto, ok := single(hd, "X-Forwarded-Proto")
+	if !ok {
+		return nil
+	}
 	if proto == "" {
 		proto = h.cfg.BaseURL.Scheme
 	}
-	uri := single(hd, "X-Forwarded-Uri")
+	uri, ok := single(hd, "X-Forwarded-Uri")
+	if !ok {
+		return nil
+	}
 	if uri == "" {
 		uri = "/"
 	}
-	return checkOriginal(proto + "://" + host + uri)
+	return checkOriginal(strings.ToLower(proto) + "://" + host + uri)
 }
 
 // originalURL reads X-Original-URL (nginx), falling back to the
@@ -68,20 +74,29 @@ func (h *Handler) originalURL(r *http.Request) *url.URL {
 	if !h.cfg.Proxies.Trusts(r.RemoteAddr) {
 		return nil
 	}
-	if raw := single(r.Header, "X-Original-URL"); raw != "" {
+	raw, ok := single(r.Header, "X-Original-URL")
+	if !ok {
+		return nil
+	}
+	if raw != "" {
 		return checkOriginal(raw)
 	}
 	return h.forwarded(r)
 }
 
-// single returns the one value of a header; several values (or a
-// comma-separated list) are ambiguous and count as none.
-func single(hd http.Header, name string) string {
+// single returns the one value of a header ("" when absent); ok is
+// false when it is ambiguous: several values, or a comma-separated list
+// (X-Forwarded-Uri, a path that may hold commas, excepted from the list
+// rule).
+func single(hd http.Header, name string) (v string, ok bool) {
 	vs := hd.Values(name)
-	if len(vs) != 1 || strings.Contains(vs[0], ",") {
-		return ""
+	switch {
+	case len(vs) == 0:
+		return "", true
+	case len(vs) > 1 || (name != "X-Forwarded-Uri" && name != "X-Original-URL" && strings.Contains(vs[0], ",")):
+		return "", false
 	}
-	return strings.TrimSpace(vs[0])
+	return strings.TrimSpace(vs[0]), true
 }
 
 // checkOriginal parses an absolute http(s) URL with a host name (or IP

@@ -566,6 +566,7 @@ var loginMessages = map[string]string{
 	"link_incomplete":      "This sign-in link is incomplete: part of it may have been cut off on the way. Open the link from the email again, or copy all of it into the address bar.",
 	"cross_origin_request": "This form was sent from another website, so we stopped it. Reload the page and try again.",
 	"invalid_redirect":     "The page that sent you here asked to go somewhere we don't allow. Go back to the app and start again.",
+	"forbidden":            "You're signed in, but this account may not use that site. Ask its administrator for access, or sign in with another email.",
 	"unavailable":          "Sign-in isn't working right now. Please try again in a minute.",
 	"internal":             "Something went wrong on our side. Please try again.",
 	"invalid_request":      "Something in the form wasn't right. Reload the page and try again.",
