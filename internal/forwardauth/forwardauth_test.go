@@ -44,6 +44,7 @@ type siteOptions struct {
 	untrusted bool // TRUSTED_PROXIES empty
 	bearer    forwardauth.BearerVerifier
 	store     kv.Store
+	noLimits  bool // RATE_LIMIT_MAX=0, as benchmarks run
 }
 
 func newSite(t testing.TB, o siteOptions) *site {
@@ -69,7 +70,11 @@ func newSite(t testing.TB, o siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := web.New(web.Config{BaseURL: base, TrustedProxies: proxies, RateLimitMax: 1000, RateLimitWindow: time.Minute},
+	limit := 1000
+	if o.noLimits {
+		limit = 0
+	}
+	w, err := web.New(web.Config{BaseURL: base, TrustedProxies: proxies, RateLimitMax: limit, RateLimitWindow: time.Minute},
 		web.Deps{Login: env.Svc, Sessions: env.Svc, IPLimiter: o.store, Clock: env.Clock, Logger: slog.New(slog.DiscardHandler), ForwardAuth: h})
 	if err != nil {
 		t.Fatal(err)
