@@ -441,6 +441,12 @@ func testBehindProxy(t *testing.T, p *proxied) {
 		t.Errorf("app saw Remote-Groups %q: a forged header passed (ada is in no group)", g)
 	}
 
+	// Other methods are asked about too (nginx's subrequest is a GET).
+	post := p.send(browser, http.MethodPost, p.url(appHost, "/form?x=1"), "application/x-www-form-urlencoded", "a=b", "Accept", htmlAccept)
+	if s := mustSeen(t, post); s.header("Remote-Email") != "ada@example.com" {
+		t.Errorf("POST: app saw Remote-Email %q", s.header("Remote-Email"))
+	}
+
 	// A WebSocket upgrade of a signed-in browser passes, with the identity.
 	if status, rest := wsUpgrade(t, p, appHost, cookieHeader(browser, original)); !strings.Contains(status, " 101 ") || !strings.Contains(rest, "Seen-Email: ada@example.com") {
 		t.Errorf("signed-in upgrade: %q %q, want 101 with ada's email at the app", status, rest)
