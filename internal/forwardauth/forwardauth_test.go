@@ -45,6 +45,7 @@ type siteOptions struct {
 	bearer    forwardauth.BearerVerifier
 	store     kv.Store
 	noLimits  bool // RATE_LIMIT_MAX=0, as benchmarks run
+	ipLimit   int  // RATE_LIMIT_MAX when not 1000
 }
 
 func newSite(t testing.TB, o siteOptions) *site {
@@ -73,6 +74,8 @@ func newSite(t testing.TB, o siteOptions) *site {
 	limit := 1000
 	if o.noLimits {
 		limit = 0
+	} else if o.ipLimit > 0 {
+		limit = o.ipLimit
 	}
 	w, err := web.New(web.Config{BaseURL: base, TrustedProxies: proxies, RateLimitMax: limit, RateLimitWindow: time.Minute},
 		web.Deps{Login: env.Svc, Sessions: env.Svc, IPLimiter: o.store, Clock: env.Clock, Logger: slog.New(slog.DiscardHandler), ForwardAuth: h})
@@ -308,6 +311,21 @@ func TestGroupsCachedSessionsNot(t *testing.T) {
 	}
 	if got := ask(); got != http.StatusUnauthorized {
 		t.Fatalf("after sign-out: %d, want 401 at once", got)
+	}
+}
+
+// A proxy asks once for every request a person makes, all from its one
+// address: the questions are not under the per-IP API budget.
+func TestProxyQuestionsSpendNoPerIPBudget(t *testing.T) {
+	s := newSite(t, siteOptions{ipLimit: 3})
+	ada, _ := s.mustSignIn("ada@example.com")
+	for i := range 10 {
+		if r := s.ask(forwardPath, with(forwardedTo("app.example.com", "/asset.js"), "Cookie", ada)...); r.status != 200 {
+			t.Fatalf("question %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	if r := s.ask("/api/me", "Cookie", ada); r.status != 200 {
+		t.Fatalf("/api/me after the questions: %d, want its budget untouched", r.status)
 	}
 }
 
