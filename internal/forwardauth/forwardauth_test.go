@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,7 +36,7 @@ type site struct {
 	t     testing.TB
 	env   *authtest.Env
 	srv   *httptest.Server
-	users *groupedUsers
+	users *countingUsers
 }
 
 type siteOptions struct {
@@ -65,7 +64,7 @@ func newSite(t testing.TB, o siteOptions) *site {
 	if !o.untrusted {
 		proxies = forwardauth.Proxies{netip.MustParsePrefix("127.0.0.1/32")}
 	}
-	users := &groupedUsers{svc: env.Svc, groups: map[string][]string{}}
+	users := &countingUsers{svc: env.Svc}
 	h, err := forwardauth.New(forwardauth.Config{BaseURL: base, Proxies: proxies},
 		forwardauth.Deps{Rules: rules, Sessions: env.Svc, Users: users, Bearer: o.bearer, Clock: env.Clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -87,31 +86,16 @@ func newSite(t testing.TB, o siteOptions) *site {
 	return s
 }
 
-// groupedUsers is the engine's users with groups set by the test (the
-// engine has no way to set them yet); it counts reads.
-type groupedUsers struct {
-	svc    *auth.Service
-	mu     sync.Mutex
-	groups map[string][]string
-	reads  atomic.Int64
+// countingUsers is the engine's users, counting reads (to see the
+// groups cache at work).
+type countingUsers struct {
+	svc   *auth.Service
+	reads atomic.Int64
 }
 
-func (g *groupedUsers) User(ctx context.Context, id string) (*auth.User, error) {
-	g.reads.Add(1)
-	u, err := g.svc.User(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	u.Groups = g.groups[id]
-	return u, nil
-}
-
-func (g *groupedUsers) set(id string, groups ...string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.groups[id] = groups
+func (c *countingUsers) User(ctx context.Context, id string) (*auth.User, error) {
+	c.reads.Add(1)
+	return c.svc.User(ctx, id)
 }
 
 // mustSignIn signs addr in by code and returns the session cookie token
@@ -233,10 +217,12 @@ func TestForwardAuthAnswers(t *testing.T) {
 	t.Run("groups", func(t *testing.T) {
 		wantCode(t, s.ask(forwardPath, with(forwardedTo("ops.example.com", "/"), "Cookie", bob)...), 403, "forbidden")
 		_, bobSess := s.mustSignIn("bob@elsewhere.example")
-		s.users.set(bobSess.UserID, "ops", "dev")
+		if _, err := s.env.Svc.SetGroups(context.Background(), bobSess.UserID, []string{"ops", "dev"}); err != nil {
+			t.Fatal(err)
+		}
 		s.env.Clock.Advance(6 * time.Second) // past the groups cache
 		r := s.ask(forwardPath, with(forwardedTo("ops.example.com", "/"), "Cookie", bob)...)
-		if r.status != 200 || r.header.Get("Remote-Groups") != "ops,dev" {
+		if r.status != 200 || r.header.Get("Remote-Groups") != "dev,ops" {
 			t.Fatalf("%d Remote-Groups %q", r.status, r.header.Get("Remote-Groups"))
 		}
 	})
