@@ -234,8 +234,12 @@ func TestVerifyRefuses(t *testing.T) {
 		{"unknown kid", func() string { return forge(t, jose.RS256, strangerKeys.current.priv, strangerKeys.current.id, claims) }},
 		{"a stranger's key under Latch's kid", func() string { return forge(t, jose.RS256, strangerKeys.current.priv, kid, claims) }},
 		{"no kid", func() string { return forge(t, jose.RS256, ks.current.priv, "", claims) }},
-		{"wrong audience", func() string { return forge(t, jose.RS256, ks.current.priv, kid, with("aud", "https://other.example.com")) }},
-		{"wrong issuer", func() string { return forge(t, jose.RS256, ks.current.priv, kid, with("iss", "https://evil.example.com")) }},
+		{"wrong audience", func() string {
+			return forge(t, jose.RS256, ks.current.priv, kid, with("aud", "https://other.example.com"))
+		}},
+		{"wrong issuer", func() string {
+			return forge(t, jose.RS256, ks.current.priv, kid, with("iss", "https://evil.example.com"))
+		}},
 		{"expired", func() string { return forge(t, jose.RS256, ks.current.priv, kid, with("exp", now-31)) }},
 		{"issued in the future", func() string { return forge(t, jose.RS256, ks.current.priv, kid, with("iat", now+120)) }},
 		{"no exp", func() string { return forge(t, jose.RS256, ks.current.priv, kid, without("exp")) }},
