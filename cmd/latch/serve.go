@@ -350,6 +350,16 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		return fail(err)
 	}
 
+	issuer, err := newIssuer(cfg, store, vlt)
+	if err != nil {
+		return fail(err)
+	}
+	if err := issuer.Ensure(ctx); err != nil {
+		// The store may come back; the first token request tries again.
+		log.Warn("latch: signing keys not loaded yet", "err", err)
+	}
+	a.closers = append(a.closers, listenControl(cfg, issuer, log))
+
 	// A waiting login page learns of its sign-in from the engine; an
 	// upstream provider's challenges are not Latch's to see.
 	var watcher web.Watcher = svc
@@ -386,6 +396,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		Logger:    log,
 		Ready:     ready,
 		Extra:     mountProvider,
+		Tokens:    issuer,
 	})
 	if err != nil {
 		return fail(err)

@@ -44,6 +44,8 @@ type Sessions interface {
 	// DeleteUser removes the person everywhere.
 	DeleteUser(ctx context.Context, userID string) error
 	Authenticate(ctx context.Context, token string) (*auth.Session, error)
+	// SessionByID finds a live session by its ID (an access token's sid).
+	SessionByID(ctx context.Context, id string) (*auth.Session, error)
 	Logout(ctx context.Context, token string, everywhere bool) error
 }
 
@@ -118,6 +120,9 @@ type Deps struct {
 	Ready   []Check
 	// Extra mounts more routes (the provider API) on the same mux.
 	Extra func(mux *http.ServeMux)
+	// Tokens, when set, serves the JWKS and POST /api/auth/token, and
+	// lets GET /api/me accept a bearer access token.
+	Tokens Tokens
 }
 
 // Server serves the app routes.
@@ -137,6 +142,7 @@ type Server struct {
 	appURL    string
 	pages     *pages
 	handler   http.Handler
+	tokens    Tokens
 }
 
 // New builds the server and its middleware chain.
@@ -174,6 +180,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, login: d.Login, sessions: d.Sessions, watcher: d.Watcher, ipLimiter: d.IPLimiter, clock: d.Clock,
 		outbox: d.Outbox, metrics: d.Metrics, auditor: d.Auditor, log: d.Logger, ready: d.Ready, redirects: rp,
+		tokens: d.Tokens,
 	}
 	if cfg.AppURL == "" {
 		cfg.AppURL = "/"
@@ -250,7 +257,7 @@ func (s *Server) cors() *cors.Cors {
 	return cors.New(cors.Options{
 		AllowedOrigins:   s.cfg.CORSOrigins,
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:   []string{"Content-Type", "X-Request-Id"},
+		AllowedHeaders:   []string{"Content-Type", "X-Request-Id", "Authorization"},
 		ExposedHeaders:   []string{"X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"},
 		AllowCredentials: true,
 		MaxAge:           600,
