@@ -410,7 +410,7 @@ func (i *Issuer) Mint(ctx context.Context, typ string, claims map[string]any, tt
 		return "", time.Time{}, err
 	}
 	now := i.clock.Now()
-	exp := now.Add(ttl).Truncate(time.Second)
+	exp := now.Add(ttl)
 	c := maps.Clone(claims)
 	if c == nil {
 		c = map[string]any{}

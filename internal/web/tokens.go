@@ -59,7 +59,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, tokenJSON{AccessToken: raw, TokenType: "Bearer", ExpiresIn: max(0, int(exp.Sub(s.clock.Now())/time.Second))})
+	writeJSON(w, http.StatusOK, tokenJSON{AccessToken: raw, TokenType: "Bearer", ExpiresIn: max(0, int(exp.Sub(s.clock.Now()).Round(time.Second)/time.Second))})
 }
 
 // requestSession is the session a request acts for: by its bearer access
