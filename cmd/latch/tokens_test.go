@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -331,5 +332,34 @@ func TestReplicasPublishOneKeySet(t *testing.T) {
 	direct := redisEnv(t, url, prefix)
 	if out := mustRunKeys(t, direct, "list"); !strings.Contains(out, kidOf(t, fresh)) || !strings.Contains(out, kidOf(t, raw)) {
 		t.Fatalf("latch keys list straight from Redis:\n%s", out)
+	}
+}
+
+func TestKeysCommandWithoutARunningServer(t *testing.T) {
+	env := testEnv(t.TempDir())
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"keys", "rotate"}, func(k string) string { return env[k] }, &out)
+	if err == nil || !strings.Contains(err.Error(), "no Latch is running") || !strings.Contains(err.Error(), env["DATA_DIR"]) {
+		t.Fatalf("keys rotate with nothing running: %v, want a message that no Latch is running with that DATA_DIR", err)
+	}
+	var ex exitError
+	for _, args := range [][]string{{"keys"}, {"keys", "shred"}, {"keys", "list", "extra"}} {
+		if err := run(context.Background(), args, func(k string) string { return env[k] }, &out); !errors.As(err, &ex) || ex.code != 2 {
+			t.Errorf("latch %v: %v, want exit code 2", args, err)
+		}
+	}
+}
+
+func TestTokenSettingsAreChecked(t *testing.T) {
+	env := map[string]string{"SIGNING_KEY_ALG": "HS256", "SIGNING_KEY_ROTATION": "10m", "JWT_TTL": "48h"}
+	_, err := loadConfig(func(k string) string { return env[k] })
+	for _, name := range []string{"SIGNING_KEY_ALG", "SIGNING_KEY_ROTATION", "JWT_TTL"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("a bad %s is not reported: %v", name, err)
+		}
+	}
+	cfg, err := loadConfig(func(string) string { return "" })
+	if err != nil || cfg.SigningKeyAlg != "RS256" || cfg.SigningKeyRotation != 30*24*time.Hour || cfg.JWTTTL != 10*time.Minute || cfg.JWTAudience != "" {
+		t.Fatalf("token defaults: %v %+v", err, cfg)
 	}
 }
