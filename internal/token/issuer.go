@@ -215,7 +215,15 @@ func (i *Issuer) load(ctx context.Context, prev *keySet) (*keySet, error) {
 			return nil, err
 		}
 	}
-	return i.build(r, now, prev)
+	ks, stale, err := i.build(r, now, prev)
+	if err == nil && stale {
+		// Best effort: a failed reseal leaves the keys as they were, and
+		// the next load tries again.
+		if r, rerr := i.modify(ctx, reseal(i.sealer)); rerr == nil {
+			ks, _, err = i.build(r, now, ks)
+		}
+	}
+	return ks, err
 }
 
 // modify applies step to the stored ring in one atomic update,
@@ -261,8 +269,10 @@ func (i *Issuer) modify(ctx context.Context, step func(r *ring, now time.Time, f
 	return nil, errors.New("token: update the key ring: it kept changing under this update")
 }
 
-func (i *Issuer) build(r *ring, now time.Time, prev *keySet) (*keySet, error) {
-	ks := &keySet{loaded: now, byID: map[string]*signingKey{}}
+// build opens the ring's keys (reusing those prev opened); stale reports
+// a key sealed under a previous secret.
+func (i *Issuer) build(r *ring, now time.Time, prev *keySet) (ks *keySet, stale bool, err error) {
+	ks = &keySet{loaded: now, byID: map[string]*signingKey{}}
 	var set jose.JSONWebKeySet
 	cur := r.find(StateCurrent)
 	// The current key first: a verifier that takes the first key takes the right one.
@@ -278,15 +288,16 @@ func (i *Issuer) build(r *ring, now time.Time, prev *keySet) (*keySet, error) {
 	for _, e := range ordered {
 		k := prevKey(prev, e.ID)
 		if k == nil {
-			priv, err := open(e, i.sealer)
+			priv, current, err := open(e, i.sealer)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
+			stale = stale || !current
 			k = &signingKey{id: e.ID, alg: e.Alg, priv: priv, signers: map[string]jose.Signer{}}
 			for _, typ := range []string{TypeAccess, TypeID} {
 				s, err := newSigner(k, typ)
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				k.signers[typ] = s
 			}
@@ -299,14 +310,14 @@ func (i *Issuer) build(r *ring, now time.Time, prev *keySet) (*keySet, error) {
 		ks.infos = append(ks.infos, i.info(r, e))
 	}
 	if ks.current == nil {
-		return nil, errors.New("token: the key ring has no current key")
+		return nil, false, errors.New("token: the key ring has no current key")
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
-		return nil, fmt.Errorf("token: encode the key set: %w", err)
+		return nil, false, fmt.Errorf("token: encode the key set: %w", err)
 	}
 	ks.jwks = b
-	return ks, nil
+	return ks, stale, nil
 }
 
 func prevKey(prev *keySet, id string) *signingKey {
@@ -372,7 +383,7 @@ func (i *Issuer) Rotate(ctx context.Context) (KeyInfo, error) {
 	if err != nil {
 		return KeyInfo{}, err
 	}
-	ks, err := i.build(r, i.clock.Now(), i.cache.Load())
+	ks, _, err := i.build(r, i.clock.Now(), i.cache.Load())
 	if err != nil {
 		return KeyInfo{}, err
 	}

@@ -227,22 +227,39 @@ func thumbprint(pub crypto.PublicKey) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(sum), nil
 }
 
-// open unseals e's private key and checks it is the key its id names.
-func open(e *entry, s Sealer) (crypto.Signer, error) {
-	der, _, err := s.Open(e.Sealed, sealPurpose(e.ID))
+// open unseals e's private key and checks it is the key its id names;
+// current reports whether the current secret sealed it.
+func open(e *entry, s Sealer) (priv crypto.Signer, current bool, err error) {
+	der, current, err := s.Open(e.Sealed, sealPurpose(e.ID))
 	if err != nil {
-		return nil, fmt.Errorf("token: open signing key %s: %w", e.ID, err)
+		return nil, false, fmt.Errorf("token: open signing key %s: %w", e.ID, err)
 	}
 	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("token: parse signing key %s: %w", e.ID, err)
+		return nil, false, fmt.Errorf("token: parse signing key %s: %w", e.ID, err)
 	}
 	priv, ok := k.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("token: signing key %s is a %T", e.ID, k)
+		return nil, false, fmt.Errorf("token: signing key %s is a %T", e.ID, k)
 	}
 	if kid, err := thumbprint(priv.Public()); err != nil || kid != e.ID {
-		return nil, fmt.Errorf("token: signing key %s does not match its id: %w", e.ID, kv.ErrCorrupt)
+		return nil, false, fmt.Errorf("token: signing key %s does not match its id: %w", e.ID, kv.ErrCorrupt)
 	}
-	return priv, nil
+	return priv, current, nil
+}
+
+// reseal seals again, under the current secret, every key that a
+// previous secret sealed (after a SESSION_SECRET rotation), so the keys
+// still open once SESSION_SECRET_PREVIOUS is dropped.
+func reseal(s Sealer) func(r *ring, now time.Time, fresh *entry) (changed, needKey bool) {
+	return func(r *ring, _ time.Time, _ *entry) (changed, needKey bool) {
+		for _, e := range r.keys {
+			der, current, err := s.Open(e.Sealed, sealPurpose(e.ID))
+			if err == nil && !current {
+				e.Sealed = s.Seal(der, sealPurpose(e.ID))
+				changed = true
+			}
+		}
+		return changed, false
+	}
 }

@@ -429,3 +429,25 @@ func BenchmarkVerifyAccess(b *testing.B) {
 		})
 	}
 }
+
+func TestSecretRotationKeepsTheKeys(t *testing.T) {
+	ctx := context.Background()
+	store, clk := memstore.New(), newClock()
+	const newSecret = "the-next-session-secret-the-next-0123456"
+	old := mustIssuer(t, store, clk, Config{})
+	raw := mustMint(t, old, AccessRequest{})
+
+	// SESSION_SECRET rotated, the old one kept as SESSION_SECRET_PREVIOUS:
+	// the keys open, and are sealed again under the new secret…
+	both, _ := vault.New(store, clk, newSecret, secret)
+	during, _ := New(Config{Issuer: "https://login.example.com"}, store, both, clk)
+	if _, err := during.VerifyAccess(ctx, raw); err != nil {
+		t.Fatalf("after a secret rotation: %v", err)
+	}
+	// …so they still open once the previous secret is dropped.
+	onlyNew, _ := vault.New(store, clk, newSecret)
+	after, _ := New(Config{Issuer: "https://login.example.com"}, store, onlyNew, clk)
+	if _, err := after.VerifyAccess(ctx, raw); err != nil {
+		t.Fatalf("with SESSION_SECRET_PREVIOUS dropped: %v", err)
+	}
+}
