@@ -18,6 +18,7 @@ import (
 	"github.com/latch-auth/latch/internal/mail/mailqueue"
 	"github.com/latch-auth/latch/internal/mail/smtpmail"
 	"github.com/latch-auth/latch/internal/redisstore"
+	"github.com/latch-auth/latch/internal/token"
 	"github.com/latch-auth/latch/internal/web"
 )
 
@@ -85,6 +86,11 @@ type Config struct {
 	ScalekitClientID       string   `env:"SCALEKIT_CLIENT_ID" help:"Client id at the upstream provider."`
 	ScalekitClientSecret   string   `env:"SCALEKIT_CLIENT_SECRET" secret:"true" help:"Client secret at the upstream provider."`
 	APIClients             []string `env:"API_CLIENTS" secret:"true" help:"Comma-separated id:secret pairs allowed to use the provider API (/oauth/token, /api/v1/passwordless)."`
+
+	SigningKeyAlg      string        `env:"SIGNING_KEY_ALG" default:"RS256" help:"Algorithm of new JWT signing keys: RS256 (RSA 2048) or ES256 (P-256)."`
+	SigningKeyRotation time.Duration `env:"SIGNING_KEY_ROTATION" default:"30d" help:"How long a signing key signs before the next one takes over (at least 1h); a retired key stays published until its tokens have expired. latch keys rotate rotates at once."`
+	JWTTTL             time.Duration `env:"JWT_TTL" default:"10m" help:"Lifetime of the access tokens of POST /api/auth/token (1m–24h)."`
+	JWTAudience        string        `env:"JWT_AUDIENCE" default:"" help:"aud of access tokens, which APIs check; empty means BASE_URL."`
 
 	MetricsAddr     string        `env:"METRICS_ADDR" default:"" help:"Serve /metrics on this separate address instead of the main port."`
 	PprofAddr       string        `env:"PPROF_ADDR" default:"" help:"Serve net/http/pprof on this address (loopback only); empty turns it off."`
@@ -367,6 +373,15 @@ func (c *Config) validate() []error {
 	}
 	if c.PprofAddr != "" && !loopbackAddr(c.PprofAddr) {
 		bad("PPROF_ADDR: %q must be a loopback address such as 127.0.0.1:6060", c.PprofAddr)
+	}
+	if c.SigningKeyAlg != token.RS256 && c.SigningKeyAlg != token.ES256 {
+		bad("SIGNING_KEY_ALG: %q is not RS256 or ES256", c.SigningKeyAlg)
+	}
+	if c.SigningKeyRotation < time.Hour {
+		bad("SIGNING_KEY_ROTATION: %s is shorter than 1h", c.SigningKeyRotation)
+	}
+	if c.JWTTTL < time.Minute || c.JWTTTL > 24*time.Hour {
+		bad("JWT_TTL: %s is outside 1m–24h", c.JWTTTL)
 	}
 	upstream := []string{c.ScalekitEnvironmentURL, c.ScalekitClientID, c.ScalekitClientSecret}
 	if set := countSet(upstream); set != 0 && set != 3 {

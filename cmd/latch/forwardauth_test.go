@@ -452,6 +452,19 @@ func testBehindProxy(t *testing.T, p *proxied) {
 		t.Errorf("signed-in upgrade: %q %q, want 101 with ada's email at the app", status, rest)
 	}
 
+	// An access token of the same session passes in place of the cookie.
+	tok := p.send(browser, http.MethodPost, p.url(latchHost, "/api/auth/token"), "application/json", "{}")
+	var minted struct {
+		AccessToken string `json:"accessToken"`
+	}
+	if tok.status != http.StatusOK || json.Unmarshal([]byte(tok.body), &minted) != nil || minted.AccessToken == "" {
+		t.Fatalf("POST /api/auth/token: %d %s", tok.status, tok.body)
+	}
+	bearer := "Bearer " + minted.AccessToken
+	if s := mustSeen(t, p.get(p.client(), original, "Accept", "*/*", "Authorization", bearer)); s.header("Remote-Email") != "ada@example.com" {
+		t.Errorf("bearer: app saw Remote-Email %q", s.header("Remote-Email"))
+	}
+
 	// Signed in but not allowed: 403, never a redirect to sign in again.
 	for _, host := range []string{opsHost, otherHost} {
 		if a := p.get(browser, p.url(host, "/"), "Accept", htmlAccept); a.status != http.StatusForbidden {
@@ -474,6 +487,10 @@ func testBehindProxy(t *testing.T, p *proxied) {
 	}
 	if a := p.get(browser, original, "Accept", htmlAccept); a.status != http.StatusFound {
 		t.Fatalf("after signing out everywhere: %d, want 302 to the login page", a.status)
+	}
+	// The token outlives its session only on paper.
+	if a := p.get(p.client(), original, "Accept", "*/*", "Authorization", bearer); a.status != http.StatusUnauthorized {
+		t.Fatalf("bearer after signing out everywhere: %d, want 401", a.status)
 	}
 }
 
@@ -541,18 +558,6 @@ func askForwardAuth(t *testing.T, c *client, host string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-func mustSignIn(t *testing.T, c *client, addr string) {
-	t.Helper()
-	status, sent := c.postJSON("/api/auth/passwordless/email/send", map[string]string{"email": addr})
-	if status != http.StatusOK {
-		t.Fatalf("send: %d %v", status, sent)
-	}
-	code, _ := c.lastMail(addr)
-	if status, v := c.postJSON("/api/auth/passwordless/email/verify/code", map[string]string{"code": code, "authRequestId": sent["authRequestId"].(string)}); status != http.StatusOK {
-		t.Fatalf("verify: %d %v", status, v)
-	}
 }
 
 func TestAccessRulesReloadOnSIGHUP(t *testing.T) {

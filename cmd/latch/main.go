@@ -4,6 +4,7 @@
 //	latch healthcheck  exit 0 when the local server answers ready
 //	latch version      print the version (also --version, -v)
 //	latch config       print the configuration reference (docs/configuration.md)
+//	latch keys list|rotate  the JWT signing keys (through the running server)
 //
 // Every command answers --help.
 package main
@@ -83,6 +84,7 @@ func commands() []command {
 				fmt.Fprintf(stdout, "latch %s (commit %s, %s)\n", v, c, goVersion())
 				return nil
 			}},
+		{"keys", "list or rotate the JWT signing keys", keysHelp, keysCommand},
 		{"config", "print the configuration reference", "Prints every setting with its default and meaning (docs/configuration.md).",
 			func(_ context.Context, _ []string, _ func(string) string, stdout io.Writer) error {
 				return writeConfigReference(stdout)
@@ -110,7 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	i := slices.IndexFunc(commands(), func(c command) bool { return c.name == name })
 	if i < 0 {
 		usage(stdout)
-		return exitError{code: 2, err: fmt.Errorf("unknown command %q (want serve, healthcheck, version or config; see latch --help)", name)}
+		return exitError{code: 2, err: fmt.Errorf("unknown command %q (want serve, healthcheck, keys, version or config; see latch --help)", name)}
 	}
 	cmd := commands()[i]
 	// No command takes flags yet (settings are environment variables), but
@@ -131,11 +133,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return exitError{code: 2, err: err}
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && !slices.Contains(withSubcommands, cmd.name) {
 		return exitError{code: 2, err: fmt.Errorf("latch %s takes no arguments, got %q", cmd.name, fs.Args())}
 	}
 	return cmd.run(ctx, fs.Args(), getenv, stdout)
 }
+
+// withSubcommands are the commands whose arguments name what to do
+// (latch keys rotate).
+var withSubcommands = []string{"keys"}
 
 func hasFlags(fs *flag.FlagSet) bool {
 	n := 0

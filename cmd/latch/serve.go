@@ -34,6 +34,7 @@ import (
 	"github.com/latch-auth/latch/internal/memstore"
 	"github.com/latch-auth/latch/internal/metrics"
 	"github.com/latch-auth/latch/internal/redisstore"
+	"github.com/latch-auth/latch/internal/token"
 	"github.com/latch-auth/latch/internal/vault"
 	"github.com/latch-auth/latch/internal/web"
 )
@@ -371,13 +372,23 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		return fail(err)
 	}
 
+	issuer, err := newIssuer(cfg, store, vlt)
+	if err != nil {
+		return fail(err)
+	}
+	if err := issuer.Ensure(ctx); err != nil {
+		// The store may come back; the first token request tries again.
+		log.Warn("latch: signing keys not loaded yet", "err", err)
+	}
+	a.closers = append(a.closers, listenControl(cfg, issuer, log))
+
 	// A waiting login page learns of its sign-in from the engine; an
 	// upstream provider's challenges are not Latch's to see.
 	var watcher web.Watcher = svc
 	if upstream != nil {
 		watcher = nil
 	}
-	fa, err := forwardAuth(cfg, svc, a, log)
+	fa, err := forwardAuth(cfg, svc, issuer, a, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -413,6 +424,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		Extra:     mountProvider,
 
 		ForwardAuth: fa,
+		Tokens:      issuer,
 	})
 	if err != nil {
 		return fail(err)
@@ -444,8 +456,9 @@ func sessionSecret(cfg *Config) (string, error) {
 }
 
 // forwardAuth wires the reverse-proxy face to the engine, with the access
-// rules of ACCESS_RULES_FILE, re-read on SIGHUP.
-func forwardAuth(cfg *Config, svc *auth.Service, a *app, log *slog.Logger) (*forwardauth.Handler, error) {
+// rules of ACCESS_RULES_FILE, re-read on SIGHUP; it accepts Latch's access
+// tokens in place of the cookie.
+func forwardAuth(cfg *Config, svc *auth.Service, issuer *token.Issuer, a *app, log *slog.Logger) (*forwardauth.Handler, error) {
 	rules, err := forwardauth.OpenRules(cfg.AccessRulesFile)
 	if err != nil {
 		return nil, err
@@ -460,5 +473,16 @@ func forwardAuth(cfg *Config, svc *auth.Service, a *app, log *slog.Logger) (*for
 		})
 	}
 	return forwardauth.New(forwardauth.Config{BaseURL: cfg.baseURL, Proxies: cfg.trustedProxies},
-		forwardauth.Deps{Rules: rules, Sessions: svc, Users: svc, Logger: log})
+		forwardauth.Deps{Rules: rules, Sessions: svc, Users: svc, Bearer: bearerTokens{issuer}, Logger: log})
+}
+
+// bearerTokens lets forward-auth check Latch's access tokens.
+type bearerTokens struct{ issuer *token.Issuer }
+
+func (b bearerTokens) VerifyAccess(ctx context.Context, raw string) (userID, sessionID string, err error) {
+	a, err := b.issuer.VerifyAccess(ctx, raw)
+	if err != nil {
+		return "", "", err
+	}
+	return a.Subject, a.SessionID, nil
 }

@@ -253,7 +253,7 @@ type meJSON struct {
 }
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.sessions.Authenticate(r.Context(), sessionToken(r))
+	sess, err := s.requestSession(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -35,6 +35,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /static/", s.static())
 	mux.HandleFunc("GET /brand/logo", s.handleLogo) // Config.LogoFile
 
+	if s.tokens != nil {
+		mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+		mux.HandleFunc("GET /keys", s.handleJWKS) // where Scalekit's SDKs look
+		mux.HandleFunc("POST /api/auth/token", s.handleToken)
+	}
+
 	if s.outbox != nil {
 		mux.HandleFunc("GET /dev/outbox", s.handleOutboxPage)
 		mux.HandleFunc("GET /dev/outbox.json", s.handleOutboxJSON)

@@ -44,6 +44,8 @@ type Sessions interface {
 	// DeleteUser removes the person everywhere.
 	DeleteUser(ctx context.Context, userID string) error
 	Authenticate(ctx context.Context, token string) (*auth.Session, error)
+	// SessionByID finds a live session by its ID (an access token's sid).
+	SessionByID(ctx context.Context, id string) (*auth.Session, error)
 	Logout(ctx context.Context, token string, everywhere bool) error
 }
 
@@ -121,6 +123,9 @@ type Deps struct {
 	// ForwardAuth, when set, answers reverse proxies under /api/authz/,
 	// and /login may send people back to the hosts it protects.
 	ForwardAuth ForwardAuth
+	// Tokens, when set, serves the JWKS and POST /api/auth/token, and
+	// lets GET /api/me accept a bearer access token.
+	Tokens Tokens
 }
 
 // Server serves the app routes.
@@ -141,6 +146,7 @@ type Server struct {
 	appURL    string
 	pages     *pages
 	handler   http.Handler
+	tokens    Tokens
 }
 
 // New builds the server and its middleware chain.
@@ -181,6 +187,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, login: d.Login, sessions: d.Sessions, watcher: d.Watcher, forward: d.ForwardAuth, ipLimiter: d.IPLimiter, clock: d.Clock,
 		outbox: d.Outbox, metrics: d.Metrics, auditor: d.Auditor, log: d.Logger, ready: d.Ready, redirects: rp,
+		tokens: d.Tokens,
 	}
 	if cfg.AppURL == "" {
 		cfg.AppURL = "/"
@@ -257,7 +264,7 @@ func (s *Server) cors() *cors.Cors {
 	return cors.New(cors.Options{
 		AllowedOrigins:   s.cfg.CORSOrigins,
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:   []string{"Content-Type", "X-Request-Id"},
+		AllowedHeaders:   []string{"Content-Type", "X-Request-Id", "Authorization"},
 		ExposedHeaders:   []string{"X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"},
 		AllowCredentials: true,
 		MaxAge:           600,
