@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,12 +48,14 @@ func controlSocket(cfg *Config) string { return filepath.Join(cfg.DataDir, admin
 // listenControl serves the admin commands on the control socket. A
 // server that cannot (a read-only DATA_DIR, another replica on the same
 // directory) still serves; the operator's commands say why they fail.
-func listenControl(cfg *Config, iss *token.Issuer, log *slog.Logger) func() error {
+func listenControl(cfg *Config, iss *token.Issuer, svc *auth.Service, log *slog.Logger) func() error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		log.Warn("latch: no control socket (latch keys … will not reach this server)", "err", err)
 		return func() error { return nil }
 	}
-	srv, err := admin.Listen(controlSocket(cfg), keyCommands(iss), log)
+	handlers := keyCommands(iss)
+	maps.Copy(handlers, userCommands(svc))
+	srv, err := admin.Listen(controlSocket(cfg), handlers, log)
 	if err != nil {
 		log.Warn("latch: no control socket (latch keys … will not reach this server)", "err", err)
 		return func() error { return nil }

@@ -85,6 +85,8 @@ func commands() []command {
 				return nil
 			}},
 		{"keys", "list or rotate the JWT signing keys", keysHelp, keysCommand},
+		{"users", "list, add, invite, disable, enable, delete users; set their groups", usersHelp, usersCommand},
+		{"sessions", "list or revoke a user's sessions", sessionsHelp, sessionsCommand},
 		{"config", "print the configuration reference", "Prints every setting with its default and meaning (docs/configuration.md).",
 			func(_ context.Context, _ []string, _ func(string) string, stdout io.Writer) error {
 				return writeConfigReference(stdout)
@@ -112,7 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	i := slices.IndexFunc(commands(), func(c command) bool { return c.name == name })
 	if i < 0 {
 		usage(stdout)
-		return exitError{code: 2, err: fmt.Errorf("unknown command %q (want serve, healthcheck, keys, version or config; see latch --help)", name)}
+		return exitError{code: 2, err: fmt.Errorf("unknown command %q (want serve, healthcheck, keys, users, sessions, version or config; see latch --help)", name)}
 	}
 	cmd := commands()[i]
 	// No command takes flags yet (settings are environment variables), but
@@ -141,7 +143,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // withSubcommands are the commands whose arguments name what to do
 // (latch keys rotate).
-var withSubcommands = []string{"keys"}
+var withSubcommands = []string{"keys", "users", "sessions"}
 
 func hasFlags(fs *flag.FlagSet) bool {
 	n := 0

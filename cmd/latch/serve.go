@@ -380,7 +380,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		// The store may come back; the first token request tries again.
 		log.Warn("latch: signing keys not loaded yet", "err", err)
 	}
-	a.closers = append(a.closers, listenControl(cfg, issuer, log))
+	a.closers = append(a.closers, listenControl(cfg, issuer, svc, log))
 
 	// A waiting login page learns of its sign-in from the engine; an
 	// upstream provider's challenges are not Latch's to see.
