@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,12 +20,17 @@ var (
 	mailQueueJobs = []byte("mailq_jobs") // id → mailQueueRecord (JSON)
 	mailQueueDue  = []byte("mailq_due")  // due (8 bytes, Unix ns) | id → nothing
 	mailQueueDead = []byte("mailq_dead") // at (8 bytes, Unix ns) | id → DeadLetter (JSON)
+	mailQueueKeys = []byte("mailq_keys") // Job.Key → id
 )
 
 // MailQueue is a mailqueue.Store in the bbolt file of a Store, in buckets
 // of its own. Jobs are indexed by due time, so a claim reads only what is
 // due; a poll that finds nothing due writes nothing. It lives as long as
 // the database: close the Store after the workers.
+//
+// Every write goes through bbolt's Batch, so a claim of many jobs, a
+// settlement of many claims and the enqueues of concurrent sends share
+// one commit (one fsync).
 type MailQueue struct {
 	db *bolt.DB
 }
@@ -33,7 +39,7 @@ type MailQueue struct {
 // buckets if needed.
 func NewMailQueue(db *bolt.DB) (*MailQueue, error) {
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{mailQueueJobs, mailQueueDue, mailQueueDead} {
+		for _, b := range [][]byte{mailQueueJobs, mailQueueDue, mailQueueDead, mailQueueKeys} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -46,8 +52,10 @@ func NewMailQueue(db *bolt.DB) (*MailQueue, error) {
 	return &MailQueue{db: db}, nil
 }
 
-// mailQueueRecord is a job as stored, without its ID (the key).
+// mailQueueRecord is a job as stored, without its ID (the key). Records
+// written before Key existed read with an empty Key.
 type mailQueueRecord struct {
+	Key       string `json:",omitempty"`
 	Payload   []byte
 	Attempts  int
 	Due       time.Time
@@ -72,18 +80,48 @@ func (q *MailQueue) update(op string, fn func(tx *bolt.Tx) error) error {
 	return nil
 }
 
-// Enqueue stores j.
-func (q *MailQueue) Enqueue(_ context.Context, j *mailqueue.Job) error {
-	v, err := json.Marshal(mailQueueRecord{Payload: j.Payload, Attempts: j.Attempts, Due: j.Due, Expires: j.Expires, LastError: j.LastError})
+// Enqueue stores j, replacing the job stored under j.Key.
+func (q *MailQueue) Enqueue(_ context.Context, j *mailqueue.Job) (bool, error) {
+	v, err := json.Marshal(mailQueueRecord{Key: j.Key, Payload: j.Payload, Attempts: j.Attempts, Due: j.Due, Expires: j.Expires, LastError: j.LastError})
 	if err != nil {
-		return fmt.Errorf("boltstore: mail queue enqueue: %w", err)
+		return false, fmt.Errorf("boltstore: mail queue enqueue: %w", err)
 	}
-	return q.update("enqueue", func(tx *bolt.Tx) error {
+	var replaced bool
+	err = q.update("enqueue", func(tx *bolt.Tx) error {
+		replaced = false
+		if j.Key != "" {
+			keys := tx.Bucket(mailQueueKeys)
+			if old := keys.Get([]byte(j.Key)); old != nil {
+				gone, err := deleteMailQueueJob(tx, old)
+				if err != nil {
+					return err
+				}
+				replaced = gone
+			}
+			if err := keys.Put([]byte(j.Key), []byte(j.ID)); err != nil {
+				return err
+			}
+		}
 		if err := tx.Bucket(mailQueueJobs).Put([]byte(j.ID), v); err != nil {
 			return err
 		}
 		return tx.Bucket(mailQueueDue).Put(mailQueueKey(j.Due, j.ID), nil)
 	})
+	return replaced, err
+}
+
+// deleteMailQueueJob deletes job id and its due entry (not its key) and
+// reports whether it was there.
+func deleteMailQueueJob(tx *bolt.Tx, id []byte) (bool, error) {
+	jobs := tx.Bucket(mailQueueJobs)
+	rec, err := getMailQueueRecord(jobs, id)
+	if err != nil || rec == nil {
+		return false, err
+	}
+	if err := tx.Bucket(mailQueueDue).Delete(mailQueueKey(rec.Due, string(id))); err != nil {
+		return false, err
+	}
+	return true, jobs.Delete(id)
 }
 
 // dueKeys returns the due-index keys of up to n jobs due at now.
@@ -133,7 +171,7 @@ func (q *MailQueue) Claim(_ context.Context, now time.Time, lease time.Duration,
 			if err := putMailQueueRecord(tx, id, rec); err != nil {
 				return err
 			}
-			out = append(out, &mailqueue.Job{ID: string(id), Payload: rec.Payload, Attempts: rec.Attempts, Due: rec.Due, Expires: rec.Expires, LastError: rec.LastError})
+			out = append(out, &mailqueue.Job{ID: string(id), Key: rec.Key, Payload: rec.Payload, Attempts: rec.Attempts, Due: rec.Due, Expires: rec.Expires, LastError: rec.LastError})
 		}
 		return nil
 	})
@@ -183,63 +221,91 @@ func heldMailQueueRecord(tx *bolt.Tx, j *mailqueue.Job) (*mailQueueRecord, error
 	return rec, nil
 }
 
-// Ack deletes the claimed job.
-func (q *MailQueue) Ack(_ context.Context, j *mailqueue.Job) error {
-	return q.update("ack", func(tx *bolt.Tx) error {
-		if _, err := heldMailQueueRecord(tx, j); err != nil {
-			return err
-		}
-		return tx.Bucket(mailQueueJobs).Delete([]byte(j.ID))
-	})
-}
-
-// Retry makes the claimed job due at j.Due.
-func (q *MailQueue) Retry(_ context.Context, j *mailqueue.Job) error {
-	return q.update("retry", func(tx *bolt.Tx) error {
-		rec, err := heldMailQueueRecord(tx, j)
-		if err != nil {
-			return err
-		}
-		rec.Due, rec.LastError = j.Due, j.LastError
-		return putMailQueueRecord(tx, []byte(j.ID), rec)
-	})
-}
-
-// Bury moves the claimed job to the dead letters, keeping the newest
-// mailqueue.MaxDeadLetters.
-func (q *MailQueue) Bury(_ context.Context, j *mailqueue.Job, at time.Time) error {
-	v, err := json.Marshal(mailqueue.DeadLetter{ID: j.ID, Attempts: j.Attempts, LastError: j.LastError, At: at})
-	if err != nil {
-		return fmt.Errorf("boltstore: mail queue bury: %w", err)
+// Settle ends the claims in one write transaction.
+func (q *MailQueue) Settle(_ context.Context, ss []mailqueue.Settlement) ([]error, error) {
+	if err := mailqueue.CheckSettlements(ss); err != nil {
+		return nil, err
 	}
-	return q.update("bury", func(tx *bolt.Tx) error {
-		if _, err := heldMailQueueRecord(tx, j); err != nil {
-			return err
+	dead := make([][]byte, len(ss))
+	for i, st := range ss {
+		if st.Outcome != mailqueue.Bury {
+			continue
 		}
-		if err := tx.Bucket(mailQueueJobs).Delete([]byte(j.ID)); err != nil {
-			return err
+		j := st.Job
+		v, err := json.Marshal(mailqueue.DeadLetter{ID: j.ID, Attempts: j.Attempts, LastError: j.LastError, At: st.At})
+		if err != nil {
+			return nil, fmt.Errorf("boltstore: mail queue settle: %w", err)
 		}
-		dead := tx.Bucket(mailQueueDead)
-		if err := dead.Put(mailQueueKey(at, j.ID), v); err != nil {
-			return err
-		}
-		// Count with a cursor: unlike Stats, it sees this transaction's writes.
-		c := dead.Cursor()
-		n := 0
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			n++
-		}
-		var old [][]byte
-		for k, _ := c.First(); k != nil && len(old) < n-mailqueue.MaxDeadLetters; k, _ = c.Next() {
-			old = append(old, append([]byte(nil), k...))
-		}
-		for _, k := range old {
-			if err := dead.Delete(k); err != nil {
+		dead[i] = v
+	}
+	lost := make([]error, len(ss))
+	err := q.update("settle", func(tx *bolt.Tx) error {
+		clear(lost)
+		buried := false
+		for i, st := range ss {
+			j := st.Job
+			rec, err := heldMailQueueRecord(tx, j)
+			if errors.Is(err, mailqueue.ErrLeaseLost) {
+				lost[i] = err
+				continue
+			}
+			if err != nil {
 				return err
 			}
+			if st.Outcome == mailqueue.Retry {
+				rec.Due, rec.LastError = j.Due, j.LastError
+				if err := putMailQueueRecord(tx, []byte(j.ID), rec); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := tx.Bucket(mailQueueJobs).Delete([]byte(j.ID)); err != nil {
+				return err
+			}
+			if rec.Key != "" {
+				keys := tx.Bucket(mailQueueKeys)
+				if string(keys.Get([]byte(rec.Key))) == j.ID {
+					if err := keys.Delete([]byte(rec.Key)); err != nil {
+						return err
+					}
+				}
+			}
+			if st.Outcome == mailqueue.Bury {
+				if err := tx.Bucket(mailQueueDead).Put(mailQueueKey(st.At, j.ID), dead[i]); err != nil {
+					return err
+				}
+				buried = true
+			}
+		}
+		if buried {
+			return trimDeadLetters(tx.Bucket(mailQueueDead))
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return lost, nil
+}
+
+// trimDeadLetters keeps the newest mailqueue.MaxDeadLetters.
+func trimDeadLetters(dead *bolt.Bucket) error {
+	// Count with a cursor: unlike Stats, it sees this transaction's writes.
+	c := dead.Cursor()
+	n := 0
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	var old [][]byte
+	for k, _ := c.First(); k != nil && len(old) < n-mailqueue.MaxDeadLetters; k, _ = c.Next() {
+		old = append(old, append([]byte(nil), k...))
+	}
+	for _, k := range old {
+		if err := dead.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DeadLetters returns up to limit dead letters, newest first.

@@ -77,6 +77,7 @@ type Transport struct {
 	timeout time.Duration
 	maxIdle int
 	idleFor time.Duration
+	noReuse bool
 
 	mu     sync.Mutex
 	idle   []idleConn // most recently used last
@@ -139,7 +140,7 @@ func New(opts Options) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtpmail: client: %w", err)
 	}
-	return &Transport{client: client, timeout: opts.Timeout, maxIdle: opts.MaxIdle, idleFor: opts.IdleTimeout}, nil
+	return &Transport{client: client, timeout: opts.Timeout, maxIdle: opts.MaxIdle, idleFor: opts.IdleTimeout, noReuse: opts.NoReuse}, nil
 }
 
 type config struct {
@@ -279,6 +280,28 @@ func (t *Transport) Probe(ctx context.Context) error {
 	}
 	t.quit(c)
 	return nil
+}
+
+// SetPoolSize makes the pool keep up to n open connections (at least
+// one), closing idle ones past it, so that the pool follows the number of
+// sends in flight (mailqueue.WorkerOptions.Observe). With NoReuse it does
+// nothing.
+func (t *Transport) SetPoolSize(n int) {
+	t.mu.Lock()
+	if t.noReuse || t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.maxIdle = max(1, n)
+	var extra []idleConn
+	if over := len(t.idle) - t.maxIdle; over > 0 {
+		extra = append(extra, t.idle[:over]...) // the least recently used
+		t.idle = append(t.idle[:0], t.idle[over:]...)
+	}
+	t.mu.Unlock()
+	for _, ic := range extra {
+		t.quit(ic.c)
+	}
 }
 
 // Close closes the pooled connections. Sends after Close fail.
