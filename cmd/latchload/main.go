@@ -156,6 +156,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 
+	switch opts.mode {
+	case modeCrowd, modeBurst:
+		return runOnce(ctx, opts, stdout, stderr)
+	}
+
 	target := newLoader(opts, opts.base, opts.mode, opts.pids, "latch", stderr)
 	if err := target.preflight(ctx); err != nil {
 		return err
@@ -196,6 +201,42 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if res.successes == 0 {
 		return errors.New("no successful response in the measured span")
+	}
+	return nil
+}
+
+// runOnce runs the crowd or the burst and prints its JSON line.
+func runOnce(ctx context.Context, opts *options, stdout, stderr io.Writer) error {
+	var rep any
+	var succeeded bool
+	if opts.mode == modeCrowd {
+		r, err := runCrowd(ctx, opts, stderr)
+		if err != nil {
+			return err
+		}
+		rep, succeeded = r, r.Completed > 0
+		if r.RateLimited > 0 {
+			fmt.Fprintf(stderr, "latchload: the server answered 429 %d times (see statuses)\n", r.RateLimited)
+		}
+	} else {
+		r, err := runBurst(ctx, opts, stderr)
+		if err != nil {
+			return err
+		}
+		rep, succeeded = r, r.Mails > 0
+		if r.Non2xx["429"] > 0 {
+			fmt.Fprintln(stderr, "latchload: the server rate-limited the burst (429); start it with RATE_LIMIT_MAX=0 RATE_LIMIT_AUTH_IP_MAX=0")
+		}
+	}
+	line, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(stdout, "%s\n", line); err != nil {
+		return err
+	}
+	if !succeeded {
+		return errors.New("nobody signed in, or no mail arrived")
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -23,33 +24,126 @@ var (
 	mailQueueKeys = []byte("mailq_keys") // Job.Key → id
 )
 
-// MailQueue is a mailqueue.Store in the bbolt file of a Store, in buckets
-// of its own. Jobs are indexed by due time, so a claim reads only what is
-// due; a poll that finds nothing due writes nothing. It lives as long as
-// the database: close the Store after the workers.
+// MailQueueFileName is the mail queue's own database file (OpenMailQueue)
+// inside the data directory.
+const MailQueueFileName = "mailqueue.db"
+
+// MailQueue is a mailqueue.Store in a bbolt file, in buckets of its own.
+// Jobs are indexed by due time, so a claim reads only what is due; a poll
+// that finds nothing due writes nothing.
 //
-// Every write goes through bbolt's Batch, so a claim of many jobs, a
-// settlement of many claims and the enqueues of concurrent sends share
-// one commit (one fsync).
+// Opened with OpenMailQueue, it has a file of its own with a group
+// commit: the enqueues of concurrent sends, a claim of many jobs and a
+// settlement of many claims share one commit (one fsync), and none of
+// them waits behind the sign-in store's writes, which go to another file
+// with its own lock. NewMailQueue keeps it in the Store's own file
+// instead, sharing bbolt's Batch with the Store's writes.
 type MailQueue struct {
-	db *bolt.DB
+	db    *bolt.DB
+	write func(func(*bolt.Tx) error) error
+	own   *committer // with OpenMailQueue: closed with the file
+}
+
+var mailQueueBuckets = [][]byte{mailQueueJobs, mailQueueDue, mailQueueDead, mailQueueKeys}
+
+func createMailQueueBuckets(tx *bolt.Tx) error {
+	for _, b := range mailQueueBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NewMailQueue returns the mail queue kept in db (Store.DB), creating its
-// buckets if needed.
+// buckets if needed. It lives as long as the database: close the Store
+// after the workers.
 func NewMailQueue(db *bolt.DB) (*MailQueue, error) {
-	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{mailQueueJobs, mailQueueDue, mailQueueDead, mailQueueKeys} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+	if err := db.Update(createMailQueueBuckets); err != nil {
+		return nil, fmt.Errorf("boltstore: create mail queue buckets: %w", err)
+	}
+	return &MailQueue{db: db, write: db.Batch}, nil
+}
+
+// OpenMailQueue opens (or creates) the mail queue's own file in dir.
+// When from (the Store's database, Store.DB) still holds a mail queue,
+// as releases before this one kept it there, its jobs and dead letters
+// are moved into the new file first; a move cut short is done again at
+// the next open, and nothing is lost. Close it after the workers.
+func OpenMailQueue(dir string, from *bolt.DB) (*MailQueue, error) {
+	path := filepath.Join(dir, MailQueueFileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	if err := db.Update(createMailQueueBuckets); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: create mail queue buckets: %w", err)
+	}
+	if from != nil {
+		if err := moveMailQueue(from, db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("boltstore: move the mail queue into %s: %w", path, err)
+		}
+	}
+	c := newCommitter(db)
+	return &MailQueue{db: db, write: c.write, own: c}, nil
+}
+
+// moveMailQueue copies the mail queue buckets of from into to, commits,
+// and only then deletes them from from.
+func moveMailQueue(from, to *bolt.DB) error {
+	found := false
+	err := from.View(func(old *bolt.Tx) error {
+		for _, name := range mailQueueBuckets {
+			if old.Bucket(name) != nil {
+				found = true
+			}
+		}
+		if !found {
+			return nil
+		}
+		return to.Update(func(tx *bolt.Tx) error {
+			for _, name := range mailQueueBuckets {
+				src := old.Bucket(name)
+				if src == nil {
+					continue
+				}
+				dst := tx.Bucket(name)
+				if err := src.ForEach(func(k, v []byte) error { return dst.Put(k, v) }); err != nil {
+					return err
+				}
+			}
+			return trimDeadLetters(tx.Bucket(mailQueueDead))
+		})
+	})
+	if err != nil || !found {
+		return err
+	}
+	return from.Update(func(tx *bolt.Tx) error {
+		for _, name := range mailQueueBuckets {
+			if tx.Bucket(name) == nil {
+				continue
+			}
+			if err := tx.DeleteBucket(name); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("boltstore: create mail queue buckets: %w", err)
+}
+
+// Close ends a mail queue opened with OpenMailQueue, after committing
+// what is pending; for one made by NewMailQueue it does nothing.
+func (q *MailQueue) Close() error {
+	if q.own == nil {
+		return nil
 	}
-	return &MailQueue{db: db}, nil
+	q.own.close()
+	if err := q.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: close mail queue: %w", err)
+	}
+	return nil
 }
 
 // mailQueueRecord is a job as stored, without its ID (the key). Records
@@ -74,7 +168,7 @@ func mailQueueKeyTime(k []byte) time.Time {
 }
 
 func (q *MailQueue) update(op string, fn func(tx *bolt.Tx) error) error {
-	if err := q.db.Batch(fn); err != nil {
+	if err := q.write(fn); err != nil {
 		return fmt.Errorf("boltstore: mail queue %s: %w", op, err)
 	}
 	return nil

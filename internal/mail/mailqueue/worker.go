@@ -29,6 +29,11 @@ const (
 // maxSettleBatch bounds how many claims one Settle ends.
 const maxSettleBatch = 1024
 
+// minReady is the least room for claimed mails waiting for a delivery
+// slot: one claim fetches up to that many, so even a small number of
+// slots is kept busy while the next claim commits.
+const minReady = 64
+
 // WorkerOptions tune a Worker. Zero values take the defaults.
 //
 // With the defaults a failing mail is tried 8 times over about four
@@ -126,11 +131,11 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 // and sends it through a Transport. Run one in every replica; they share
 // the work through the Store.
 //
-// One loop claims due mails in batches, as many as there are free
-// delivery slots, and starts a delivery for each; deliveries hand their
-// outcome to a second loop, which ends every claim that finished while
-// the previous Settle ran in one more Settle (a group commit). The number
-// of slots adapts to the relay's latency between Concurrency and
+// One loop claims due mails in batches into a ready buffer; a second
+// starts a delivery for each as the delivery slots allow; deliveries hand
+// their outcome to a third loop, which ends every claim that finished
+// while the previous Settle ran in one more Settle (a group commit). The
+// number of slots adapts to the relay's latency between Concurrency and
 // MaxConcurrency.
 type Worker struct {
 	q         *Queue
@@ -140,6 +145,8 @@ type Worker struct {
 	limit     *limiter
 
 	inFlight atomic.Int64
+	ready    chan claimed   // claimed mails not yet started
+	taken    chan struct{}  // the start loop took a ready mail (capacity 1)
 	freed    chan struct{}  // a delivery slot came free (capacity 1)
 	ended    chan *finished // deliveries' outcomes, for the settle loop
 
@@ -162,6 +169,8 @@ type finished struct {
 	event func()        // Ack without a send: the observer's call (Dropped), or nil
 	note  string        // Ack without a send: what to log, at level
 	level slog.Level
+	// handBack: a Retry of a mail claimed but never started (shutdown).
+	handBack bool
 }
 
 // NewWorker returns a Worker for q; Start starts it.
@@ -172,6 +181,8 @@ func NewWorker(q *Queue, r *mail.Renderer, t mail.Transport, opts WorkerOptions)
 	opts = opts.withDefaults()
 	w := &Worker{
 		q: q, renderer: r, transport: t, opts: opts, stop: make(chan struct{}),
+		ready: make(chan claimed, max(minReady, 2*opts.MaxConcurrency)),
+		taken: make(chan struct{}, 1),
 		freed: make(chan struct{}, 1),
 		ended: make(chan *finished, 4*opts.MaxConcurrency),
 	}
@@ -197,8 +208,9 @@ func (w *Worker) Start(ctx context.Context) {
 		return
 	}
 	w.started = true
-	w.done.Add(2)
-	go w.dispatch(ctx)
+	w.done.Add(3)
+	go w.claimLoop(ctx)
+	go w.startLoop(ctx)
 	go w.settleLoop(ctx)
 }
 
@@ -216,24 +228,23 @@ func (w *Worker) Close() error {
 	return nil
 }
 
-// dispatch claims due mails for the free slots and starts their
-// deliveries; when none is due, it sleeps until a local enqueue wakes it
-// or the poll interval passes. It claims when a quarter of the slots are
-// free (or all are), so that each claim, one commit, serves many mails.
-func (w *Worker) dispatch(ctx context.Context) {
+// claimLoop keeps the ready buffer filled: it claims as many due mails
+// as the buffer has room for, in one Claim, once a quarter of it is free
+// (or it is empty), so that one commit serves many mails and deliveries
+// never wait for a claim. When none is due, it sleeps until a local
+// enqueue wakes it or the poll interval passes.
+func (w *Worker) claimLoop(ctx context.Context) {
 	defer w.done.Done()
-	defer close(w.ended) // after the deliveries: the settle loop drains and ends
-	defer w.deliveries.Wait()
+	defer close(w.ready)
+	room := cap(w.ready)
 	for {
 		if w.stopping(ctx) {
 			return
 		}
-		limit := w.limit.current()
-		busy := int(w.inFlight.Load())
-		free := limit - busy
-		if free <= 0 || (busy > 0 && free < max(1, limit/4)) {
+		free := room - len(w.ready)
+		if len(w.ready) > 0 && free < max(1, room/4) {
 			select {
-			case <-w.freed:
+			case <-w.taken:
 			case <-ctx.Done():
 				return
 			case <-w.stop:
@@ -241,7 +252,8 @@ func (w *Worker) dispatch(ctx context.Context) {
 			}
 			continue
 		}
-		jobs, err := w.q.store.Claim(ctx, w.q.clock.Now(), w.opts.Lease, free)
+		now := w.q.clock.Now()
+		jobs, err := w.q.store.Claim(ctx, now, w.opts.Lease, free)
 		if err != nil && ctx.Err() != nil {
 			return
 		}
@@ -253,9 +265,7 @@ func (w *Worker) dispatch(ctx context.Context) {
 			w.q.log.Info("mail queue: claiming mails again")
 		}
 		for _, j := range jobs {
-			w.inFlight.Add(1)
-			w.deliveries.Add(1)
-			go w.deliver(ctx, j)
+			w.ready <- claimed{job: j, at: now} // room was checked; only this loop sends
 		}
 		if err == nil && len(jobs) == free {
 			continue // more may be due
@@ -269,6 +279,56 @@ func (w *Worker) dispatch(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// claimed is a job in the ready buffer.
+type claimed struct {
+	job *Job
+	at  time.Time // when it was claimed
+}
+
+// startLoop starts a delivery for each ready mail as soon as the
+// adaptive limit allows one more in flight. A mail that waited so long
+// that its lease is half gone is left for its lease to end (another
+// claim will deliver it); on shutdown the mails still ready are handed
+// back to the queue, due at once.
+func (w *Worker) startLoop(ctx context.Context) {
+	defer w.done.Done()
+	defer close(w.ended) // after the deliveries: the settle loop drains and ends
+	defer w.deliveries.Wait()
+	for c := range w.ready {
+		select {
+		case w.taken <- struct{}{}:
+		default:
+		}
+		for int(w.inFlight.Load()) >= w.limit.current() && !w.stopping(ctx) {
+			select {
+			case <-w.freed:
+			case <-ctx.Done():
+			case <-w.stop:
+			}
+		}
+		if w.stopping(ctx) {
+			w.handBack(c)
+			continue
+		}
+		if w.q.clock.Now().Sub(c.at) > w.opts.Lease/2 {
+			continue // its lease is mostly spent: let it run out
+		}
+		w.inFlight.Add(1)
+		w.deliveries.Add(1)
+		go w.deliver(ctx, c.job)
+	}
+}
+
+// handBack makes a claimed mail that was never started due again now.
+func (w *Worker) handBack(c claimed) {
+	c.job.Due = w.q.clock.Now()
+	w.deliveries.Add(1)
+	go func() {
+		defer w.deliveries.Done()
+		w.ended <- &finished{st: Settlement{Job: c.job, Outcome: Retry}, log: w.q.log.With("messageId", c.job.ID), handBack: true}
+	}()
 }
 
 func (w *Worker) stopping(ctx context.Context) bool {
@@ -401,6 +461,9 @@ func (w *Worker) settle(ctx context.Context, batch []*finished, ss []Settlement)
 				log.Debug("mail delivered", "timeToInbox", f.inbox.Round(time.Millisecond))
 			}
 		case Retry:
+			if f.handBack {
+				continue
+			}
 			call(obs.Retried)
 			log.Info("mail delivery failed; will retry", "retryIn", f.wait.Round(time.Millisecond), "err", f.cause)
 		case Bury:
