@@ -7,10 +7,10 @@ import (
 )
 
 // The adaptive limit's constants, after the gradient limits of Netflix's
-// concurrency-limits: the limit grows by about √limit per delivery while
-// deliveries keep the latency the relay has without load, and shrinks as
-// the recent latency rises past tolerance × that, which is what a relay
-// that cannot keep up does. By Little's law (in flight = rate × latency)
+// concurrency-limits: the limit grows by one per delivery (doubling every
+// round trip) while deliveries keep the latency the relay has without
+// load, and shrinks as the recent latency rises past tolerance × that,
+// which is what a relay that cannot keep up does. By Little's law (in flight = rate × latency)
 // a relay that takes 100 ms a message needs 100 in flight for 1,000
 // mails/s; one that queues what it cannot serve only grows its latency.
 //
@@ -18,10 +18,10 @@ import (
 // latency over about baseDrift deliveries, so that a relay that has
 // become slower for good is learnt again.
 const (
-	limitTolerance = 1.5     // recent latency this far above the no-load one means a queue
+	limitTolerance = 2.0     // recent latency this far above the no-load one means a queue
 	limitSmoothing = 0.2     // weight of each delivery's proposal
 	shortWindow    = 10.0    // deliveries in the recent latency average
-	baseDrift      = 10000.0 // deliveries over which the no-load latency forgets
+	baseDrift      = 50000.0 // deliveries over which the no-load latency forgets
 	failureBackoff = 0.9     // the limit's factor on a failed delivery
 	minLimit       = 1.0     // the floor below any start
 )
@@ -75,6 +75,12 @@ func (l *limiter) observe(rtt time.Duration, inFlight int, failed bool) {
 		gradient := 1.0
 		if l.short > 0 {
 			gradient = math.Max(0.5, math.Min(1, limitTolerance*l.base/l.short))
+		}
+		if gradient >= 1 {
+			// No sign of a queue at the relay: one more for each delivery,
+			// which doubles the limit every round trip (TCP's slow start).
+			l.limit = math.Min(l.hi, l.limit+1)
+			break
 		}
 		proposal := l.limit*gradient + math.Sqrt(l.limit)
 		l.limit = math.Max(l.lo, math.Min(l.hi, l.limit*(1-limitSmoothing)+proposal*limitSmoothing))
