@@ -25,7 +25,9 @@ touch "$out"
 tmp=$(mktemp -d)
 trap 'pkill -P $$ latch 2>/dev/null || true; kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
-go build -o "$tmp/latch" ./cmd/latch
+# LATCH_BIN measures another build of the server (say, of an older
+# commit) with this tree's load tool.
+if [ -n "${LATCH_BIN:-}" ]; then cp "$LATCH_BIN" "$tmp/latch"; else go build -o "$tmp/latch" ./cmd/latch; fi
 go build -o "$tmp/latchload" ./cmd/latchload
 go build -o "$tmp/latchseed" ./cmd/latchseed
 port=39$((RANDOM % 90 + 10))
