@@ -124,6 +124,10 @@ func New(opts Options) (*Transport, error) {
 		gomail.WithTimeout(opts.Timeout),
 		gomail.WithTLSConfig(tlsConfig),
 		gomail.WithSMTPAuth(cfg.auth),
+		// No NOOP before and after every message (two round trips of
+		// seven): a pooled connection that died while idle shows at
+		// MAIL FROM instead, before any of the message is sent (stale).
+		gomail.WithoutNoop(),
 	}
 	if cfg.implicitTLS {
 		gopts = append(gopts, gomail.WithSSL())
@@ -415,10 +419,24 @@ func (t *Transport) quit(c *gosmtp.Client) {
 }
 
 // stale reports whether err says the connection was unusable before any
-// part of the message was sent, so that sending again is safe.
+// part of the message was sent, so that sending again is safe: the
+// connection check failed, or MAIL FROM found the connection gone, as
+// opposed to a reply refusing the sender.
 func stale(err error) bool {
 	var se *gomail.SendError
-	return errors.As(err, &se) && se.Reason == gomail.ErrConnCheck
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Reason {
+	case gomail.ErrConnCheck:
+		return true
+	case gomail.ErrSMTPMailFrom:
+		// No reply (the connection was closed or reset), or 421: the
+		// server is closing the connection (it timed out while idle).
+		code := se.ErrorCode()
+		return code == 0 || code == 421
+	}
+	return false
 }
 
 // permanent reports whether err is a refusal that a retry cannot change.
