@@ -80,13 +80,13 @@ func buildMail(cfg *Config, a *app, secret string, qs mailqueue.Store, m *metric
 		return st.Queued, err
 	})
 	w, err := mailqueue.NewWorker(q, renderer, transport, mailqueue.WorkerOptions{
-		Concurrency:    cfg.MailWorkers,
-		MaxConcurrency: cfg.MailConcurrencyMax,
-		MaxAttempts:    cfg.MailRetryMaxAttempts,
-		BaseDelay:      cfg.MailRetryBaseDelay,
-		MaxDelay:       cfg.MailRetryMaxDelay,
-		PollInterval:   time.Second,
-		Observe:        poolFollows,
+		Concurrency:        cfg.MailWorkers,
+		MaxConcurrency:     cfg.MailConcurrencyMax,
+		MaxAttempts:        cfg.MailRetryMaxAttempts,
+		BaseDelay:          cfg.MailRetryBaseDelay,
+		MaxDelay:           cfg.MailRetryMaxDelay,
+		PollInterval:       time.Second,
+		ConcurrencyChanged: poolFollows,
 	})
 	if err != nil {
 		return nil, nil, err

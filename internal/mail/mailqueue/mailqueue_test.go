@@ -248,7 +248,7 @@ func TestConcurrencyGrowsForASlowRelay(t *testing.T) {
 	var told atomic.Int64
 	opts := mailqueuetest.QuickRetries
 	opts.Concurrency, opts.MaxConcurrency = 2, 32
-	opts.Observe = func(n int) { told.Store(int64(n)) }
+	opts.ConcurrencyChanged = func(n int) { told.Store(int64(n)) }
 	w, err := mailqueue.NewWorker(q, mustRenderer(t), tr, opts)
 	if err != nil {
 		t.Fatal(err)

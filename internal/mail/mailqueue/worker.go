@@ -65,9 +65,9 @@ type WorkerOptions struct {
 	// other replicas and for retries that came due (1s). Mails queued in
 	// this process are picked up at once.
 	PollInterval time.Duration
-	// Observe, if set, is told every change of the concurrency allowed,
+	// ConcurrencyChanged, if set, is told every change of the concurrency allowed,
 	// for a Transport's pool to follow (smtpmail.Transport.SetPoolSize).
-	Observe func(concurrency int)
+	ConcurrencyChanged func(concurrency int)
 }
 
 // Validate reports every problem with o.
@@ -186,9 +186,9 @@ func NewWorker(q *Queue, r *mail.Renderer, t mail.Transport, opts WorkerOptions)
 		freed: make(chan struct{}, 1),
 		ended: make(chan *finished, 4*opts.MaxConcurrency),
 	}
-	w.limit = newLimiter(opts.Concurrency, opts.MaxConcurrency, opts.Observe)
-	if opts.Observe != nil {
-		opts.Observe(w.limit.current())
+	w.limit = newLimiter(opts.Concurrency, opts.MaxConcurrency, opts.ConcurrencyChanged)
+	if opts.ConcurrencyChanged != nil {
+		opts.ConcurrencyChanged(w.limit.current())
 	}
 	return w, nil
 }

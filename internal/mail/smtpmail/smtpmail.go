@@ -288,7 +288,7 @@ func (t *Transport) Probe(ctx context.Context) error {
 
 // SetPoolSize makes the pool keep up to n open connections (at least
 // one), closing idle ones past it, so that the pool follows the number of
-// sends in flight (mailqueue.WorkerOptions.Observe). With NoReuse it does
+// sends in flight (mailqueue.WorkerOptions.ConcurrencyChanged). With NoReuse it does
 // nothing.
 func (t *Transport) SetPoolSize(n int) {
 	t.mu.Lock()
