@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -177,5 +176,3 @@ func (se *sinkSession) Data(r io.Reader) error {
 func (se *sinkSession) Reset() { se.to = nil }
 
 func (se *sinkSession) Logout() error { return nil }
-
-var errNoSink = errors.New("no SMTP sink")

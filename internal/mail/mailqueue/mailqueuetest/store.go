@@ -76,7 +76,7 @@ func settle(s mailqueue.Store, j *mailqueue.Job, o mailqueue.Outcome, at time.Ti
 		return err
 	}
 	if len(lost) != 1 {
-		return fmt.Errorf("Settle returned %d results for one settlement", len(lost))
+		return fmt.Errorf("settle returned %d results for one settlement", len(lost))
 	}
 	return lost[0]
 }
