@@ -30,8 +30,9 @@ const (
 const maxSettleBatch = 1024
 
 // minReady is the least room for claimed mails waiting for a delivery
-// slot: one claim fetches up to that many, so even a small number of
-// slots is kept busy while the next claim commits.
+// slot; the claim loop holds up to twice the slots plus a quarter of it,
+// so even a small number of slots is kept busy while the next claim
+// commits.
 const minReady = 64
 
 // WorkerOptions tune a Worker. Zero values take the defaults.
@@ -229,18 +230,21 @@ func (w *Worker) Close() error {
 }
 
 // claimLoop keeps the ready buffer filled: it claims as many due mails
-// as the buffer has room for, in one Claim, once a quarter of it is free
-// (or it is empty), so that one commit serves many mails and deliveries
-// never wait for a claim. When none is due, it sleeps until a local
+// as the buffer has room for (twice the delivery slots and some), in one
+// Claim, once a quarter of it is free (or it is empty), so that one
+// commit serves many mails and deliveries never wait for a claim. When none is due, it sleeps until a local
 // enqueue wakes it or the poll interval passes.
 func (w *Worker) claimLoop(ctx context.Context) {
 	defer w.done.Done()
 	defer close(w.ready)
-	room := cap(w.ready)
 	for {
 		if w.stopping(ctx) {
 			return
 		}
+		// Hold enough to keep every slot busy while the next claim
+		// commits, and not much more: a mail that waits here holds a
+		// lease that another replica could have used.
+		room := min(cap(w.ready), 2*w.limit.current()+minReady/4)
 		free := room - len(w.ready)
 		if len(w.ready) > 0 && free < max(1, room/4) {
 			select {
