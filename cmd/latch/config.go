@@ -52,7 +52,8 @@ type Config struct {
 	MailTemplatesDir string `env:"MAIL_TEMPLATES_DIR" default:"" help:"Directory of email templates that replace the embedded ones."`
 
 	SMTPTimeout          time.Duration `env:"SMTP_TIMEOUT" default:"15s" help:"Bound on one SMTP conversation (connect, TLS, auth, send)."`
-	MailWorkers          int           `env:"MAIL_WORKERS" default:"4" help:"Mails delivered at once by this replica."`
+	MailWorkers          int           `env:"MAIL_WORKERS" default:"4" help:"Mails delivered at once by this replica to begin with, and the fewest it ever allows."`
+	MailConcurrencyMax   int           `env:"MAIL_CONCURRENCY_MAX" default:"64" help:"Most mails delivered at once by this replica; between MAIL_WORKERS and this the number adapts to the relay's latency (equal to MAIL_WORKERS: fixed). SMTP connections kept open follow it."`
 	MailRetryMaxAttempts int           `env:"MAIL_RETRY_MAX_ATTEMPTS" default:"8" help:"Tries before a mail is dead-lettered."`
 	MailRetryBaseDelay   time.Duration `env:"MAIL_RETRY_BASE_DELAY" default:"2s" help:"Wait before the first retry; doubles each time, with jitter."`
 	MailRetryMaxDelay    time.Duration `env:"MAIL_RETRY_MAX_DELAY" default:"5m" help:"Longest wait between retries."`
@@ -362,6 +363,9 @@ func (c *Config) validate() []error {
 	}
 	if err := (mailqueue.WorkerOptions{Concurrency: c.MailWorkers, MaxAttempts: c.MailRetryMaxAttempts, BaseDelay: c.MailRetryBaseDelay, MaxDelay: c.MailRetryMaxDelay}).Validate(); err != nil || c.MailWorkers < 1 || c.MailRetryMaxAttempts < 1 {
 		bad("MAIL_WORKERS, MAIL_RETRY_*: need at least one worker and one attempt, and non-negative delays")
+	}
+	if c.MailConcurrencyMax < c.MailWorkers {
+		bad("MAIL_CONCURRENCY_MAX: %d is less than MAIL_WORKERS (%d)", c.MailConcurrencyMax, c.MailWorkers)
 	}
 	if c.SMTPTimeout <= 0 {
 		bad("SMTP_TIMEOUT: must be positive")

@@ -27,7 +27,8 @@ func buildMail(cfg *Config, a *app, secret string, qs mailqueue.Store, m *metric
 	}
 	var transport mail.Transport
 	var checks []web.Check
-	var relay *relayState // nil for the dev outbox
+	var relay *relayState     // nil for the dev outbox
+	var poolFollows func(int) // the SMTP pool's size follows the delivery concurrency
 	if cfg.SMTPURL == "" {
 		// Only development prints codes and links to the log, so that a
 		// person can click them; test runs keep logs free of secrets.
@@ -38,10 +39,11 @@ func buildMail(cfg *Config, a *app, secret string, qs mailqueue.Store, m *metric
 		a.outbox = outbox.New(outboxLog, outbox.DefaultCapacity)
 		transport = a.outbox
 	} else {
-		smtp, err := smtpmail.New(smtpmail.Options{URL: cfg.SMTPURL, Timeout: cfg.SMTPTimeout})
+		smtp, err := smtpmail.New(smtpmail.Options{URL: cfg.SMTPURL, Timeout: cfg.SMTPTimeout, MaxIdle: cfg.MailWorkers})
 		if err != nil {
 			return nil, nil, err
 		}
+		poolFollows = smtp.SetPoolSize
 		a.closers = append(a.closers, smtp.Close)
 		transport = smtp
 		relay = &relayState{probe: smtp.Probe, ttl: 30 * time.Second, log: log}
@@ -54,10 +56,10 @@ func buildMail(cfg *Config, a *app, secret string, qs mailqueue.Store, m *metric
 		previous = append(previous, mailqueue.KeyFromSecret(cfg.SessionSecretPrevious))
 	}
 	count := func(outcome string) func() { return func() { m.Mail(outcome) } }
-	sent, retried := count("sent"), count("retried")
+	sent, retried := m.MailSent, count("retried")
 	if relay != nil {
 		// A delivery says as much about the relay as a probe, and sooner.
-		sent = func() { m.Mail("sent"); relay.observe(nil) }
+		sent = func(timeToInbox time.Duration) { m.MailSent(timeToInbox); relay.observe(nil) }
 		retried = func() { m.Mail("retried"); relay.observe(errDeliveryFailed) }
 	}
 	q, err := mailqueue.New(qs, mailqueue.Options{
@@ -66,7 +68,7 @@ func buildMail(cfg *Config, a *app, secret string, qs mailqueue.Store, m *metric
 		Domain:       renderer.Domain(),
 		Logger:       log,
 		Observer: mailqueue.Observer{
-			Queued: count("queued"), Sent: sent, Retried: retried,
+			Queued: count("queued"), Replaced: count("replaced"), Sent: sent, Retried: retried,
 			DeadLettered: count("dead_lettered"), Dropped: count("dropped"),
 		},
 	})
@@ -78,15 +80,18 @@ func buildMail(cfg *Config, a *app, secret string, qs mailqueue.Store, m *metric
 		return st.Queued, err
 	})
 	w, err := mailqueue.NewWorker(q, renderer, transport, mailqueue.WorkerOptions{
-		Concurrency:  cfg.MailWorkers,
-		MaxAttempts:  cfg.MailRetryMaxAttempts,
-		BaseDelay:    cfg.MailRetryBaseDelay,
-		MaxDelay:     cfg.MailRetryMaxDelay,
-		PollInterval: time.Second,
+		Concurrency:        cfg.MailWorkers,
+		MaxConcurrency:     cfg.MailConcurrencyMax,
+		MaxAttempts:        cfg.MailRetryMaxAttempts,
+		BaseDelay:          cfg.MailRetryBaseDelay,
+		MaxDelay:           cfg.MailRetryMaxDelay,
+		PollInterval:       time.Second,
+		ConcurrencyChanged: poolFollows,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
+	m.ObserveMailDelivery(w.Concurrency, w.InFlight)
 	w.Start(context.Background())
 	// Closers run last-first: the worker stops (after its current mail)
 	// before the transport and the store close.

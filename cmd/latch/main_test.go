@@ -314,6 +314,8 @@ func TestRefusedCombinations(t *testing.T) {
 		{"domain allow-list in upstream mode", "ALLOWED_EMAIL_DOMAINS", map[string]string{
 			"ALLOWED_EMAIL_DOMAINS": "example.com", "SCALEKIT_ENVIRONMENT_URL": "http://127.0.0.1:1",
 			"SCALEKIT_CLIENT_ID": "id", "SCALEKIT_CLIENT_SECRET": "secret-secret-secret"}},
+		{"mail concurrency bound below its start", "MAIL_CONCURRENCY_MAX", map[string]string{
+			"MAIL_WORKERS": "16", "MAIL_CONCURRENCY_MAX": "8"}},
 		{"provider API in production without SMTP", "SMTP_URL", map[string]string{
 			"APP_ENV": "production", "SESSION_SECRET": strings.Repeat("s", 40), "BASE_URL": "https://l.example.com",
 			"API_CLIENTS": "app:0123456789abcdef0123", "SCALEKIT_ENVIRONMENT_URL": "https://up.example.com",

@@ -298,9 +298,14 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		// and cost no disk write per request; per-address counts stay in
 		// bbolt and survive restarts.
 		store, ipCounters, legacy = bolt, memstore.New(), bolt
-		if queueStore, err = boltstore.NewMailQueue(bolt.DB()); err != nil {
+		// The mail queue has a file of its own, so that its commits
+		// never wait behind the sign-in store's.
+		mq, err := boltstore.OpenMailQueue(cfg.DataDir, bolt.DB())
+		if err != nil {
 			return fail(err)
 		}
+		a.closers = append(a.closers, mq.Close)
+		queueStore = mq
 		a.storeName = "bbolt"
 	}
 	vlt, err := vault.New(store, auth.SystemClock{}, secret, cfg.SessionSecretPrevious)

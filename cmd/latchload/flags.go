@@ -19,6 +19,8 @@ const (
 	modeLogin = "login"
 	modeLink  = "link"
 	modeSend  = "send"
+	modeCrowd = "crowd"
+	modeBurst = "burst"
 )
 
 // Bounds that keep a run short and the machine usable.
@@ -27,11 +29,14 @@ const (
 	maxWarmup      = time.Minute
 	maxTimeout     = time.Minute
 	maxConcurrency = 4096
+	maxPeople      = 20000 // -n
+	maxSMTPDelay   = 10 * time.Second
 )
 
 // options are the validated flags.
 type options struct {
-	base     string // the -url, validated as loopback, without a trailing slash
+	base     string   // the -url, validated as loopback, without a trailing slash
+	bases    []string // crowd and burst: every -url, requests spread over them
 	mode     string
 	conc     int
 	dur      time.Duration
@@ -39,6 +44,13 @@ type options struct {
 	timeout  time.Duration
 	pids     []int
 	baseline bool
+
+	// crowd and burst
+	n         int           // people (crowd) or sends (burst)
+	wrong     float64       // crowd: share of people who first type a wrong code
+	idle      float64       // crowd: sends to addresses that never sign in, per person
+	smtpAddr  string        // the in-process SMTP sink's address; "" reads the dev outbox (crowd)
+	smtpDelay time.Duration // the sink's wait before it accepts each message
 }
 
 const usageHead = `usage: latchload [flags]
@@ -48,7 +60,11 @@ JSON line of results on stdout; progress goes to stderr.
 
 Modes: me (sign in once per worker, then GET /api/me), login (send, outbox,
 verify/code, me, logout with a fresh address each), link (the same by magic
-link), send (only send, fresh addresses).
+link), send (only send, fresh addresses), crowd (-n people behind one
+address sign in once each, -c at a time, some after a wrong code, plus
+sends to addresses that never sign in), burst (-n sends at once, then the
+time until an SMTP sink in this process has every mail; point the server's
+SMTP_URL at -smtp-addr).
 
 Start the server in development mode (the tool reads codes from
 /dev/outbox.json) with its per-IP rate limits off, else the load turns into
@@ -76,14 +92,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		raw  string
 		pids string
 	)
-	fs.StringVar(&raw, "url", "http://127.0.0.1:3000", "base `URL` of the server; must be loopback (127.0.0.0/8, ::1, localhost)")
-	fs.StringVar(&o.mode, "mode", modeMe, "what each worker repeats: me, login, link or send")
+	fs.StringVar(&raw, "url", "http://127.0.0.1:3000", "base `URL` of the server; must be loopback (127.0.0.0/8, ::1, localhost); crowd and burst take a comma-separated list of replicas and spread requests over them")
+	fs.StringVar(&o.mode, "mode", modeMe, "what each worker repeats: me, login, link or send; or crowd, burst")
 	fs.IntVar(&o.conc, "c", 16, "concurrent workers (each one connection)")
-	fs.DurationVar(&o.dur, "d", 10*time.Second, "length of the measured span (at most 10m)")
+	fs.DurationVar(&o.dur, "d", 10*time.Second, "length of the measured span (at most 10m); crowd and burst: the bound on the whole run (default 1m)")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before the measured span, not counted (at most 1m)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of one request (at most 1m)")
 	fs.StringVar(&pids, "pids", "", "comma-separated `PIDs` of the server processes whose CPU time and memory to measure (Linux /proc)")
 	fs.BoolVar(&o.baseline, "baseline", false, "also measure a bare net/http JSON handler in a child process under the same load, and report the ratio")
+	fs.IntVar(&o.n, "n", 0, "crowd: people (default 500); burst: sends at once (default 2000); at most 20000")
+	fs.Float64Var(&o.wrong, "wrong", 0.1, "crowd: share of people who type a wrong code before the right one")
+	fs.Float64Var(&o.idle, "idle", 0.2, "crowd: sends to addresses that never sign in, per person")
+	fs.StringVar(&o.smtpAddr, "smtp-addr", "", "run an SMTP sink on this loopback `host:port` (burst: default 127.0.0.1:2525); crowd reads codes from it instead of the dev outbox")
+	fs.DurationVar(&o.smtpDelay, "smtp-delay", 0, "the sink's wait before it accepts each message, like a distant relay (at most 10s)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -93,16 +114,59 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		bad("unexpected arguments: %q", fs.Args())
 	}
-	u, err := loopbackURL(raw)
-	if err != nil {
-		problems = append(problems, err)
-	} else {
-		o.base = u
+	for _, r := range strings.Split(raw, ",") {
+		u, err := loopbackURL(strings.TrimSpace(r))
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		o.bases = append(o.bases, u)
+	}
+	if len(o.bases) > 0 {
+		o.base = o.bases[0]
 	}
 	switch o.mode {
 	case modeMe, modeLogin, modeLink, modeSend:
+		if len(o.bases) > 1 {
+			bad("-url: mode %s loads one server; only crowd and burst take several", o.mode)
+		}
+		if o.n != 0 || o.smtpAddr != "" || o.smtpDelay != 0 {
+			bad("-n, -smtp-addr and -smtp-delay apply to the crowd and burst modes")
+		}
+	case modeCrowd, modeBurst:
+		durSet := false
+		fs.Visit(func(f *flag.Flag) { durSet = durSet || f.Name == "d" })
+		if !durSet {
+			o.dur = time.Minute // the bound on the whole run
+		}
+		if o.n == 0 {
+			o.n = map[string]int{modeCrowd: 500, modeBurst: 2000}[o.mode]
+		}
+		if o.n < 1 || o.n > maxPeople {
+			bad("-n %d: want 1 to %d", o.n, maxPeople)
+		}
+		if o.mode == modeBurst && o.smtpAddr == "" {
+			o.smtpAddr = "127.0.0.1:2525"
+		}
+		if o.smtpAddr != "" {
+			if host, _, err := net.SplitHostPort(o.smtpAddr); err != nil || !loopbackHost(host) {
+				bad("-smtp-addr %q: want a loopback host:port", o.smtpAddr)
+			}
+		}
+		if o.smtpDelay < 0 || o.smtpDelay > maxSMTPDelay {
+			bad("-smtp-delay %s: want 0 to %s", o.smtpDelay, maxSMTPDelay)
+		}
+		if o.wrong < 0 || o.wrong > 1 {
+			bad("-wrong %v: want 0 to 1", o.wrong)
+		}
+		if o.idle < 0 || o.idle > 10 {
+			bad("-idle %v: want 0 to 10", o.idle)
+		}
+		if o.baseline {
+			bad("-baseline applies to the me, login, link and send modes")
+		}
 	default:
-		bad("-mode %q: want me, login, link or send", o.mode)
+		bad("-mode %q: want me, login, link, send, crowd or burst", o.mode)
 	}
 	if o.conc < 1 || o.conc > maxConcurrency {
 		bad("-c %d: want 1 to %d", o.conc, maxConcurrency)
@@ -116,6 +180,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.timeout <= 0 || o.timeout > maxTimeout {
 		bad("-timeout %s: want more than 0 and at most %s", o.timeout, maxTimeout)
 	}
+	var err error
 	if o.pids, err = parsePIDs(pids); err != nil {
 		problems = append(problems, err)
 	}

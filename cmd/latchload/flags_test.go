@@ -141,7 +141,15 @@ func TestParseFlags(t *testing.T) {
 		{"pid empty item", []string{"-pids", "12,,13"}, "-pids"},
 		{"remote url", []string{"-url", "http://10.0.0.1:3000"}, "loopback"},
 		{"stray argument", []string{"login"}, "unexpected arguments"},
-		{"unknown flag", []string{"-n", "100"}, "not defined"},
+		{"unknown flag", []string{"-people", "100"}, "not defined"},
+		{"crowd flag in another mode", []string{"-n", "100"}, "crowd and burst"},
+		{"many servers in another mode", []string{"-url", "http://127.0.0.1:1,http://127.0.0.1:2"}, "only crowd and burst"},
+		{"too many people", []string{"-mode", "crowd", "-n", "30000"}, "-n"},
+		{"remote sink", []string{"-mode", "burst", "-smtp-addr", "10.0.0.1:25"}, "-smtp-addr"},
+		{"long relay delay", []string{"-mode", "burst", "-smtp-delay", "1m"}, "-smtp-delay"},
+		{"wrong share", []string{"-mode", "crowd", "-wrong", "2"}, "-wrong"},
+		{"baseline of a crowd", []string{"-mode", "crowd", "-baseline"}, "-baseline"},
+		{"one remote replica", []string{"-mode", "burst", "-url", "http://127.0.0.1:1,http://10.0.0.1:2"}, "loopback"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,6 +166,15 @@ func TestParseFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("combined error %v does not mention %s", err, w)
 		}
+	}
+
+	o, err = parseFlags([]string{"-mode", "burst", "-url", "http://127.0.0.1:1, http://127.0.0.1:2/"}, io.Discard)
+	if err != nil || o.n != 2000 || o.smtpAddr != "127.0.0.1:2525" || len(o.bases) != 2 || o.bases[1] != "http://127.0.0.1:2" {
+		t.Errorf("burst defaults = %+v, %v", o, err)
+	}
+	o, err = parseFlags([]string{"-mode", "crowd"}, io.Discard)
+	if err != nil || o.n != 500 || o.smtpAddr != "" || o.wrong != 0.1 {
+		t.Errorf("crowd defaults = %+v, %v", o, err)
 	}
 
 	var usage bytes.Buffer

@@ -285,16 +285,24 @@ func sleepUntil(ctx context.Context, t time.Time) {
 
 // worker is one sequential client with its own cookies and tallies.
 type worker struct {
-	l   *loader
-	id  int
-	n   int // addresses used
-	jar jar
-	rec recorder
-	buf bytes.Buffer // the last response body
-	rd  bytes.Reader
+	l    *loader
+	id   int
+	base string // the server this worker loads; "" means the loader's
+	n    int    // addresses used
+	jar  jar
+	rec  recorder
+	buf  bytes.Buffer // the last response body
+	rd   bytes.Reader
 }
 
 var errStopped = errors.New("stopped")
+
+func (w *worker) baseURL() string {
+	if w.base != "" {
+		return w.base
+	}
+	return w.l.base
+}
 
 // statusError is an unexpected response status.
 type statusError struct {
@@ -321,7 +329,7 @@ func (w *worker) loop() {
 		var err error
 		switch w.l.mode {
 		case modeMe:
-			err = w.call(stepMe, http.MethodGet, w.l.base+"/api/me", "", nil)
+			err = w.call(stepMe, http.MethodGet, w.baseURL()+"/api/me", "", nil)
 		case modeLogin:
 			err = w.flow(false)
 		case modeLink:
@@ -385,10 +393,10 @@ func (w *worker) flow(byLink bool) error {
 	if err := w.signIn(byLink); err != nil {
 		return err
 	}
-	if err := w.call(stepMe, http.MethodGet, w.l.base+"/api/me", "", nil); err != nil {
+	if err := w.call(stepMe, http.MethodGet, w.baseURL()+"/api/me", "", nil); err != nil {
 		return err
 	}
-	if err := w.call(stepLogout, http.MethodPost, w.l.base+"/api/auth/logout", "", nil); err != nil {
+	if err := w.call(stepLogout, http.MethodPost, w.baseURL()+"/api/auth/logout", "", nil); err != nil {
 		return err
 	}
 	w.flowDone()
@@ -396,9 +404,12 @@ func (w *worker) flow(byLink bool) error {
 }
 
 // send asks for a sign-in email and returns the authRequestId.
-func (w *worker) send(addr string) (string, error) {
+func (w *worker) send(addr string) (string, error) { return w.sendAs(stepSend, addr) }
+
+// sendAs is send, recorded as step s.
+func (w *worker) sendAs(s step, addr string) (string, error) {
 	body := append(append([]byte(`{"email":"`), addr...), `"}`...) // addr needs no escaping
-	if err := w.call(stepSend, http.MethodPost, w.l.base+"/api/auth/passwordless/email/send", "application/json", body); err != nil {
+	if err := w.call(s, http.MethodPost, w.baseURL()+"/api/auth/passwordless/email/send", "application/json", body); err != nil {
 		return "", err
 	}
 	var sent struct {
@@ -448,6 +459,10 @@ func (w *worker) mail(addr string) (outboxMessage, error) {
 }
 
 func (w *worker) verifyCode(code, authRequestID string) error {
+	return w.verifyCodeAs(stepVerify, code, authRequestID)
+}
+
+func (w *worker) verifyCodeAs(s step, code, authRequestID string) error {
 	if code == "" {
 		return errors.New("outbox: the mail has no code (is PASSWORDLESS_TYPE LINK?)")
 	}
@@ -455,7 +470,7 @@ func (w *worker) verifyCode(code, authRequestID string) error {
 		Code          string `json:"code"`
 		AuthRequestID string `json:"authRequestId"`
 	}{code, authRequestID})
-	return w.call(stepVerify, http.MethodPost, w.l.base+"/api/auth/passwordless/email/verify/code", "application/json", body)
+	return w.call(s, http.MethodPost, w.baseURL()+"/api/auth/passwordless/email/verify/code", "application/json", body)
 }
 
 // verifyLink completes a sign-in as the link page's form does. It posts
@@ -470,7 +485,7 @@ func (w *worker) verifyLink(link, authRequestID string) error {
 	if id := q.Get("auth_request_id"); id != "" {
 		form.Set("auth_request_id", id)
 	}
-	return w.call(stepLink, http.MethodPost, w.l.base+"/api/auth/passwordless/verify", "application/x-www-form-urlencoded", []byte(form.Encode()))
+	return w.call(stepLink, http.MethodPost, w.baseURL()+"/api/auth/passwordless/verify", "application/x-www-form-urlencoded", []byte(form.Encode()))
 }
 
 // call makes one request with the worker's cookies, reads the whole
@@ -511,7 +526,8 @@ func (w *worker) call(s step, method, target, contentType string, body []byte) e
 		return &transportError{step: s, err: err}
 	}
 	w.jar.update(resp.Header["Set-Cookie"])
-	ok := resp.StatusCode/100 == 2 || (s == stepLink && resp.StatusCode == http.StatusSeeOther)
+	ok := resp.StatusCode/100 == 2 || (s == stepLink && resp.StatusCode == http.StatusSeeOther) ||
+		(s == stepWrongCode && resp.StatusCode == http.StatusBadRequest)
 	if w.l.inWindow.Load() {
 		w.rec.response(s, t1.Sub(t0), resp.StatusCode, ok)
 	}

@@ -17,6 +17,24 @@
 //	link   the same, completed by the magic link: send, outbox,
 //	       POST /api/auth/passwordless/verify (form), me, logout
 //	send   only POST send, a fresh address each
+//	crowd  -n people (500) behind this one address sign in once each,
+//	       -c at a time: send, read the code (dev outbox, or the SMTP
+//	       sink with -smtp-addr), verify/code — every 1/-wrong-th person
+//	       (10%) after one wrong code — then GET /api/me; between them,
+//	       -idle sends per person (0.2) to addresses that never sign in.
+//	       Nothing is retried: a refusal ends that person's try and is
+//	       counted by step and status. Rate limits stay on if you like:
+//	       the 429s are part of what it reports.
+//	burst  -n sends (2000) at once, one connection each, then waits until
+//	       the SMTP sink in this process (-smtp-addr, 127.0.0.1:2525) has
+//	       the mail of every accepted send. -smtp-delay makes the sink
+//	       wait before each 250, like a distant relay. Start the server
+//	       with SMTP_URL=smtp://127.0.0.1:2525?starttls=none and the
+//	       per-IP limits off.
+//
+// crowd and burst take a comma-separated -url of replicas and spread
+// the people or sends over them; -d bounds the whole run (1m), and -n is
+// at most 20,000.
 //
 // # Starting the server for it
 //
@@ -74,6 +92,15 @@
 //	                  form post succeeds with 303
 //	client_cpu_s      this tool's CPU time over the span (on a small machine
 //	                  the tool and the server share the cores)
+//
+// crowd prints people, completed, failed, failures ("send 429": n),
+// wrong_first, idle_sends, rate_limited (429s of every step), latency
+// per step (send, outbox or mail, wrong_code, verify, me, idle_send),
+// statuses per step and mail_wait. burst prints sends, accepted, non_2xx,
+// the send latency, sends_done_s, mails, duplicates, missing,
+// last_mail_s (burst start to the last mail), mails_per_s (mails over
+// last_mail_s) and time_to_inbox (each send's start to its mail at the
+// sink); with -pids, server_cpu_s.
 //
 // With -pids: pids, server_cpu_s, cpu_us_per_request, cpu_us_per_flow,
 // peak_rss_mb, vm_hwm_mb. With -baseline: baseline {requests,
@@ -156,6 +183,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 
+	switch opts.mode {
+	case modeCrowd, modeBurst:
+		return runOnce(ctx, opts, stdout, stderr)
+	}
+
 	target := newLoader(opts, opts.base, opts.mode, opts.pids, "latch", stderr)
 	if err := target.preflight(ctx); err != nil {
 		return err
@@ -196,6 +228,42 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if res.successes == 0 {
 		return errors.New("no successful response in the measured span")
+	}
+	return nil
+}
+
+// runOnce runs the crowd or the burst and prints its JSON line.
+func runOnce(ctx context.Context, opts *options, stdout, stderr io.Writer) error {
+	var rep any
+	var succeeded bool
+	if opts.mode == modeCrowd {
+		r, err := runCrowd(ctx, opts, stderr)
+		if err != nil {
+			return err
+		}
+		rep, succeeded = r, r.Completed > 0
+		if r.RateLimited > 0 {
+			fmt.Fprintf(stderr, "latchload: the server answered 429 %d times (see statuses)\n", r.RateLimited)
+		}
+	} else {
+		r, err := runBurst(ctx, opts, stderr)
+		if err != nil {
+			return err
+		}
+		rep, succeeded = r, r.Mails > 0
+		if r.Non2xx["429"] > 0 {
+			fmt.Fprintln(stderr, "latchload: the server rate-limited the burst (429); start it with RATE_LIMIT_MAX=0 RATE_LIMIT_AUTH_IP_MAX=0")
+		}
+	}
+	line, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(stdout, "%s\n", line); err != nil {
+		return err
+	}
+	if !succeeded {
+		return errors.New("nobody signed in, or no mail arrived")
 	}
 	return nil
 }

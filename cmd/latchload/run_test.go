@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/smtp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,8 @@ func TestMain(m *testing.M) {
 // the routes the tool uses (API.md). Mail lands in its outbox a little
 // after send answers, as with a queue, so the tool has to poll.
 type fakeLatch struct {
-	limitSends bool // answer every send with 429, as default rate limits would
+	limitSends bool   // answer every send with 429, as default rate limits would
+	smtpAddr   string // when set, mail goes to this SMTP server instead of the outbox
 
 	mu       sync.Mutex
 	mail     map[string][]map[string]string // to → messages {code, link}
@@ -47,7 +49,13 @@ type fakeLatch struct {
 }
 
 func newFakeLatch(t *testing.T, limitSends bool) *httptest.Server {
-	f := &fakeLatch{limitSends: limitSends, mail: map[string][]map[string]string{}, pending: map[string][2]string{}, sessions: map[string]bool{}}
+	return newFakeLatchSMTP(t, limitSends, "")
+}
+
+// newFakeLatchSMTP is newFakeLatch delivering its mail over SMTP to
+// smtpAddr (when not empty), as a Latch with SMTP_URL set does.
+func newFakeLatchSMTP(t *testing.T, limitSends bool, smtpAddr string) *httptest.Server {
+	f := &fakeLatch{limitSends: limitSends, smtpAddr: smtpAddr, mail: map[string][]map[string]string{}, pending: map[string][2]string{}, sessions: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/health", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"status":"ok"}`) })
 	mux.HandleFunc("POST /api/auth/passwordless/email/send", f.send)
@@ -102,6 +110,10 @@ func (f *fakeLatch) send(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.pending[id] = [2]string{code, token}
 	f.mu.Unlock()
+	if f.smtpAddr != "" {
+		go smtp.SendMail(f.smtpAddr, nil, "latch@example.com", []string{body.Email},
+			[]byte("Subject: "+code+" is your Latch sign-in code\r\nTo: "+body.Email+"\r\n\r\nThe code is "+code+".\r\n"))
+	}
 	time.AfterFunc(2*time.Millisecond, func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -129,7 +141,11 @@ func (f *fakeLatch) consume(w http.ResponseWriter, r *http.Request, id string, o
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p, found := f.pending[id]
-	if err != nil || c.Value != id+".binding" || !found || !ok(p) {
+	if err == nil && c.Value == id+".binding" && found && !ok(p) {
+		http.Error(w, `{"code":"invalid_code"}`, http.StatusBadRequest)
+		return false
+	}
+	if err != nil || c.Value != id+".binding" || !found {
 		http.Error(w, `{"code":"expired"}`, http.StatusGone)
 		return false
 	}
@@ -367,8 +383,9 @@ func TestModesAgainstLatch(t *testing.T) {
 	}
 }
 
-// startLatch builds and starts cmd/latch and returns its URL and PID.
-func startLatch(t *testing.T) (base, pid string) {
+// startLatch builds and starts cmd/latch, with env added to its
+// environment, and returns its URL and PID.
+func startLatch(t *testing.T, env ...string) (base, pid string) {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -386,6 +403,7 @@ func startLatch(t *testing.T) (base, pid string) {
 		"APP_ENV=development", "HOST=127.0.0.1", "PORT=0", "DATA_DIR=" + filepath.Join(dir, "data"),
 		"RATE_LIMIT_MAX=0", "RATE_LIMIT_AUTH_IP_MAX=0", "LOG_LEVEL=warn", "AUDIT_LOG=" + os.DevNull,
 	}
+	cmd.Env = append(cmd.Env, env...)
 	var logs syncBuffer
 	cmd.Stderr = &logs
 	stdout, err := cmd.StdoutPipe()

@@ -17,10 +17,13 @@ const (
 	stepLink   // POST verify (magic-link form)
 	stepMe
 	stepLogout
+	stepWrongCode // crowd: verify/code with a wrong code, answered 400
+	stepIdleSend  // crowd: send to an address that never signs in
+	stepMail      // crowd with a sink: waiting for the mail at the SMTP sink
 	numSteps
 )
 
-var stepNames = [numSteps]string{"send", "outbox", "verify", "link", "me", "logout"}
+var stepNames = [numSteps]string{"send", "outbox", "verify", "link", "me", "logout", "wrong_code", "idle_send", "mail"}
 
 func (s step) String() string { return stepNames[s] }
 
@@ -35,12 +38,17 @@ type recorder struct {
 	successes  int64
 	errors     int64 // transport failures and timeouts
 	status     map[int]int64
+	byStep     [numSteps]map[int]int64 // every response's status, per step
 	flows      int64
 	flowErrors int64
 }
 
 func (r *recorder) response(s step, d time.Duration, status int, ok bool) {
 	r.requests++
+	if r.byStep[s] == nil {
+		r.byStep[s] = map[int]int64{}
+	}
+	r.byStep[s][status]++
 	if !ok {
 		if r.status == nil {
 			r.status = map[int]int64{}
@@ -69,6 +77,12 @@ func micros(d time.Duration) uint32 {
 func (r *recorder) merge(o *recorder) {
 	for s := range numSteps {
 		r.lat[s] = append(r.lat[s], o.lat[s]...)
+		for code, n := range o.byStep[s] {
+			if r.byStep[s] == nil {
+				r.byStep[s] = map[int]int64{}
+			}
+			r.byStep[s][code] += n
+		}
 	}
 	r.mailWait = append(r.mailWait, o.mailWait...)
 	r.requests += o.requests

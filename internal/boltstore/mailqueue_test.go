@@ -1,46 +1,135 @@
 package boltstore_test
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/latch-auth/latch/internal/boltstore"
 	"github.com/latch-auth/latch/internal/mail/mailqueue"
 	"github.com/latch-auth/latch/internal/mail/mailqueue/mailqueuetest"
 )
 
-// mustOpenMailQueue opens the store in dir and its mail queue.
-func mustOpenMailQueue(t *testing.T, dir string) (*boltstore.Store, *boltstore.MailQueue) {
+// mustOpenMailQueue opens the store in dir and its mail queue, in the
+// store's file (shared) or in a file of its own.
+func mustOpenMailQueue(t *testing.T, dir string, shared bool) (*boltstore.MailQueue, func()) {
 	t.Helper()
 	s, err := boltstore.Open(dir, boltstore.Options{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	q, err := boltstore.NewMailQueue(s.DB())
+	var q *boltstore.MailQueue
+	if shared {
+		q, err = boltstore.NewMailQueue(s.DB())
+	} else {
+		q, err = boltstore.OpenMailQueue(dir, s.DB())
+	}
 	if err != nil {
 		s.Close()
-		t.Fatalf("NewMailQueue: %v", err)
+		t.Fatalf("mail queue: %v", err)
 	}
-	return s, q
+	return q, func() {
+		if err := q.Close(); err != nil {
+			t.Errorf("MailQueue.Close: %v", err)
+		}
+		s.Close()
+	}
 }
 
-func openMailQueue(t *testing.T) mailqueue.Store {
-	s, q := mustOpenMailQueue(t, t.TempDir())
-	t.Cleanup(func() { s.Close() })
-	return q
+func opener(shared bool) mailqueuetest.OpenStore {
+	return func(t *testing.T) mailqueue.Store {
+		q, closeAll := mustOpenMailQueue(t, t.TempDir(), shared)
+		t.Cleanup(closeAll)
+		return q
+	}
 }
+
+var layouts = []struct {
+	name   string
+	shared bool
+}{{"OwnFile", false}, {"InTheStoreFile", true}}
 
 func TestMailQueueConformance(t *testing.T) {
-	mailqueuetest.TestStore(t, openMailQueue)
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) { mailqueuetest.TestStore(t, opener(l.shared)) })
+	}
 }
 
 func TestMailQueueDelivery(t *testing.T) {
-	mailqueuetest.TestDelivery(t, openMailQueue)
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) { mailqueuetest.TestDelivery(t, opener(l.shared)) })
+	}
 }
 
 func TestMailQueueSurvivesRestart(t *testing.T) {
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mailqueuetest.TestRestart(t, func(t *testing.T) (mailqueue.Store, func()) {
+				return mustOpenMailQueue(t, dir, l.shared)
+			})
+		})
+	}
+}
+
+// A queue kept in the store's file by an earlier release moves into the
+// queue's own file at the next start, jobs, keys and dead letters alike.
+func TestMailQueueMovesIntoItsOwnFile(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
-	mailqueuetest.TestRestart(t, func(t *testing.T) (mailqueue.Store, func()) {
-		s, q := mustOpenMailQueue(t, dir)
-		return q, func() { s.Close() }
+	old, closeOld := mustOpenMailQueue(t, dir, true)
+	now := mailqueuetest.Epoch
+	a, b, gone := mailqueuetest.NewJob(t, now), mailqueuetest.NewJob(t, now), mailqueuetest.NewJob(t, now)
+	b.Key = "challenge-b"
+	for _, j := range []*mailqueue.Job{a, b, gone} {
+		if _, err := old.Enqueue(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimed, err := old.Claim(ctx, now, time.Minute, 3)
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("Claim = %d, %v", len(claimed), err)
+	}
+	for _, c := range claimed {
+		if c.ID == gone.ID {
+			c.LastError = "550 gone"
+			if lost, err := old.Settle(ctx, []mailqueue.Settlement{{Job: c, Outcome: mailqueue.Bury, At: now}}); err != nil || lost[0] != nil {
+				t.Fatalf("Bury: %v %v", lost, err)
+			}
+		}
+	}
+	closeOld()
+
+	q, closeNew := mustOpenMailQueue(t, dir, false)
+	if st, err := q.Stats(ctx); err != nil || st != (mailqueue.Stats{Queued: 2, DeadLetters: 1}) {
+		t.Fatalf("Stats after the move = %+v, %v; want 2 queued and 1 dead letter", st, err)
+	}
+	got, err := q.Claim(ctx, now.Add(time.Hour), time.Minute, 10)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Claim after the move = %d, %v", len(got), err)
+	}
+	renewed := mailqueuetest.NewJob(t, now)
+	renewed.Key = b.Key
+	if replaced, err := q.Enqueue(ctx, renewed); err != nil || !replaced {
+		t.Fatalf("the moved job's key: replaced = %v, %v", replaced, err)
+	}
+	if dead, err := q.DeadLetters(ctx, 10); err != nil || len(dead) != 1 || dead[0].ID != gone.ID {
+		t.Fatalf("DeadLetters after the move = %+v, %v", dead, err)
+	}
+	closeNew()
+	// The store's file no longer holds a queue.
+	s, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("mailq_jobs")) != nil {
+			t.Error("the store's file still has the mail queue's jobs")
+		}
+		return nil
 	})
 }

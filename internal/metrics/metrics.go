@@ -26,6 +26,7 @@ type Metrics struct {
 	failures    *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
 	mail        *prometheus.CounterVec
+	toInbox     prometheus.Histogram
 }
 
 // Build describes the running binary for latch_build_info.
@@ -58,17 +59,21 @@ func New(b Build) *Metrics {
 			Name: "latch_store_errors_total", Help: "Requests that failed because a store or other dependency was unavailable.",
 		}, []string{"code"}),
 		mail: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "latch_mail_total", Help: "Login mails by outcome: queued, sent, retried, dead_lettered, dropped.",
+			Name: "latch_mail_total", Help: "Login mails by outcome: queued, replaced (by a resend before delivery), sent, retried, dead_lettered, dropped.",
 		}, []string{"outcome"}),
+		toInbox: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "latch_mail_time_to_inbox_seconds", Help: "Time from a login mail's queuing to the mail server's acceptance (250), retries included.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "latch_build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "goversion": runtime.Version()},
 	})
 	info.Set(1)
-	reg.MustRegister(m.requests, m.duration, m.events, m.failures, m.rateLimited, m.storeErrors, m.mail, info,
+	reg.MustRegister(m.requests, m.duration, m.events, m.failures, m.rateLimited, m.storeErrors, m.mail, m.toInbox, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, o := range []string{"queued", "sent", "retried", "dead_lettered", "dropped"} {
+	for _, o := range []string{"queued", "replaced", "sent", "retried", "dead_lettered", "dropped"} {
 		m.mail.WithLabelValues(o)
 	}
 	return m
@@ -98,8 +103,29 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 	}
 }
 
-// Mail counts one mail outcome (queued, sent, retried, dead_lettered, dropped).
+// Mail counts one mail outcome (queued, replaced, retried, dead_lettered,
+// dropped; MailSent counts sent).
 func (m *Metrics) Mail(outcome string) { m.mail.WithLabelValues(outcome).Inc() }
+
+// MailSent counts one delivered mail and its time to inbox.
+func (m *Metrics) MailSent(timeToInbox time.Duration) {
+	m.mail.WithLabelValues("sent").Inc()
+	m.toInbox.Observe(timeToInbox.Seconds())
+}
+
+// ObserveMailDelivery reports, at every scrape, how many deliveries the
+// mail worker allows at once (it adapts to the relay) and how many are in
+// flight.
+func (m *Metrics) ObserveMailDelivery(concurrency, inFlight func() int) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "latch_mail_delivery_concurrency", Help: "Mail deliveries this replica allows at once; adapts to the relay's latency between MAIL_WORKERS and MAIL_CONCURRENCY_MAX.",
+		}, func() float64 { return float64(concurrency()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "latch_mail_deliveries_in_flight", Help: "Mail deliveries under way on this replica.",
+		}, func() float64 { return float64(inFlight()) }),
+	)
+}
 
 // ObserveMailQueue reports the queue's length at every scrape by asking
 // length, bounded to one second; a failing store reports -1.

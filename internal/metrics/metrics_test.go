@@ -44,3 +44,25 @@ func TestEventsAndRequestsAreCounted(t *testing.T) {
 		t.Error("an unknown method became a label value")
 	}
 }
+
+func TestMailDeliveryMetrics(t *testing.T) {
+	m := metrics.New(metrics.Build{})
+	m.MailSent(30 * time.Millisecond)
+	m.MailSent(2 * time.Second)
+	m.Mail("replaced")
+	m.ObserveMailDelivery(func() int { return 17 }, func() int { return 5 })
+	text := scrape(t, m)
+	for _, want := range []string{
+		`latch_mail_total{outcome="sent"} 2`,
+		`latch_mail_total{outcome="replaced"} 1`,
+		`latch_mail_time_to_inbox_seconds_bucket{le="0.05"} 1`,
+		`latch_mail_time_to_inbox_seconds_bucket{le="2.5"} 2`,
+		`latch_mail_time_to_inbox_seconds_count 2`,
+		`latch_mail_delivery_concurrency 17`,
+		`latch_mail_deliveries_in_flight 5`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

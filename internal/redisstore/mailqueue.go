@@ -22,13 +22,15 @@ var _ mailqueue.Store = (*MailQueue)(nil)
 //
 //	<prefix>{mailq}:due       job ID → due time (ms)              sorted set
 //	<prefix>{mailq}:jobs      ID → sealed payload; ID:a attempts,  hash
-//	                          ID:x expiry (ms), ID:e last error
+//	                          ID:x expiry (ms), ID:e last error,
+//	                          ID:k its Key; k:KEY → the ID keyed so
 //	<prefix>{mailq}:dead      dead letter ID → time (ms)           sorted set
 //	<prefix>{mailq}:deadinfo  dead letter ID → JSON                hash
 //
-// Claim, Ack, Retry and Bury are Lua scripts: a claim takes the due jobs
-// and moves them to the end of their lease in one step, so racing
-// replicas never claim the same job under one lease.
+// Enqueue, Claim and Settle are Lua scripts, one round trip each: a claim
+// takes the due jobs and moves them to the end of their lease in one
+// step, so racing replicas never claim the same job under one lease, and
+// one settlement ends any number of claims.
 type MailQueue struct {
 	client                 redis.UniversalClient
 	due, jobs, dead, dinfo string
@@ -60,34 +62,46 @@ func fromMs(v int64) time.Time {
 	return time.UnixMilli(v)
 }
 
-// KEYS: due, jobs. ARGV: id, payload, attempts, due ms, expires ms, last error.
+// KEYS: due, jobs. ARGV: id, payload, attempts, due ms, expires ms, last
+// error, key. Returns 1 when it replaced the job of the same key.
 var mailQueueEnqueueScript = redis.NewScript(`
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2], ARGV[1]..':a', ARGV[3], ARGV[1]..':x', ARGV[5], ARGV[1]..':e', ARGV[6])
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
-return 1
+local replaced = 0
+local id, key = ARGV[1], ARGV[7]
+if key ~= '' then
+  local old = redis.call('HGET', KEYS[2], 'k:'..key)
+  if old and redis.call('HEXISTS', KEYS[2], old) == 1 then
+    redis.call('HDEL', KEYS[2], old, old..':a', old..':x', old..':e', old..':k')
+    redis.call('ZREM', KEYS[1], old)
+    replaced = 1
+  end
+  redis.call('HSET', KEYS[2], 'k:'..key, id, id..':k', key)
+end
+redis.call('HSET', KEYS[2], id, ARGV[2], id..':a', ARGV[3], id..':x', ARGV[5], id..':e', ARGV[6])
+redis.call('ZADD', KEYS[1], ARGV[4], id)
+return replaced
 `)
 
-// Enqueue stores j.
-func (q *MailQueue) Enqueue(ctx context.Context, j *mailqueue.Job) error {
-	err := mailQueueEnqueueScript.Run(ctx, q.client, []string{q.due, q.jobs},
-		j.ID, j.Payload, j.Attempts, ms(j.Due), ms(j.Expires), j.LastError).Err()
+// Enqueue stores j, replacing the job stored under j.Key.
+func (q *MailQueue) Enqueue(ctx context.Context, j *mailqueue.Job) (bool, error) {
+	n, err := mailQueueEnqueueScript.Run(ctx, q.client, []string{q.due, q.jobs},
+		j.ID, j.Payload, j.Attempts, ms(j.Due), ms(j.Expires), j.LastError, j.Key).Int()
 	if err != nil {
-		return mailQueueError("enqueue", err)
+		return false, mailQueueError("enqueue", err)
 	}
-	return nil
+	return n == 1, nil
 }
 
 // KEYS: due, jobs. ARGV: now ms, lease end ms, n.
-// Returns {id, payload, attempts, expires ms, last error} per claimed job.
+// Returns {id, payload, attempts, expires ms, last error, key} per claimed job.
 var mailQueueClaimScript = redis.NewScript(`
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, id in ipairs(ids) do
-  local f = redis.call('HMGET', KEYS[2], id, id..':x', id..':e')
+  local f = redis.call('HMGET', KEYS[2], id, id..':x', id..':e', id..':k')
   if f[1] then
     local a = redis.call('HINCRBY', KEYS[2], id..':a', 1)
     redis.call('ZADD', KEYS[1], ARGV[2], id)
-    out[#out+1] = {id, f[1], a, f[2] or '0', f[3] or ''}
+    out[#out+1] = {id, f[1], a, f[2] or '0', f[3] or '', f[4] or ''}
   else
     redis.call('ZREM', KEYS[1], id)
   end
@@ -105,7 +119,7 @@ func (q *MailQueue) Claim(ctx context.Context, now time.Time, lease time.Duratio
 	out := make([]*mailqueue.Job, 0, len(res))
 	for _, r := range res {
 		f, ok := r.([]any)
-		if !ok || len(f) != 5 {
+		if !ok || len(f) != 6 {
 			return nil, mailQueueError("claim", fmt.Errorf("unexpected reply %v", r))
 		}
 		id, _ := f[0].(string)
@@ -113,80 +127,99 @@ func (q *MailQueue) Claim(ctx context.Context, now time.Time, lease time.Duratio
 		attempts, _ := f[2].(int64)
 		xs, _ := f[3].(string)
 		lastErr, _ := f[4].(string)
+		key, _ := f[5].(string)
 		expires, err := strconv.ParseInt(xs, 10, 64)
 		if err != nil {
 			return nil, mailQueueError("claim", fmt.Errorf("job %s expiry %q: %w", id, xs, err))
 		}
-		out = append(out, &mailqueue.Job{ID: id, Payload: []byte(payload), Attempts: int(attempts), Due: due, Expires: fromMs(expires), LastError: lastErr})
+		out = append(out, &mailqueue.Job{ID: id, Key: key, Payload: []byte(payload), Attempts: int(attempts), Due: due, Expires: fromMs(expires), LastError: lastErr})
 	}
 	return out, nil
 }
 
-// The scripts below act only while the job's stored attempts equal the
-// caller's (ARGV[2]); else they return 0 and change nothing.
-
-// KEYS: due, jobs. ARGV: id, attempts.
-var mailQueueAckScript = redis.NewScript(`
-if redis.call('HGET', KEYS[2], ARGV[1]..':a') ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1], ARGV[1]..':a', ARGV[1]..':x', ARGV[1]..':e')
-redis.call('ZREM', KEYS[1], ARGV[1])
-return 1
-`)
-
-// KEYS: due, jobs. ARGV: id, attempts, due ms, last error.
-var mailQueueRetryScript = redis.NewScript(`
-if redis.call('HGET', KEYS[2], ARGV[1]..':a') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1]..':e', ARGV[4])
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-return 1
-`)
-
-// KEYS: due, jobs, dead, deadinfo. ARGV: id, attempts, at ms, info JSON, max kept.
-var mailQueueBuryScript = redis.NewScript(`
-if redis.call('HGET', KEYS[2], ARGV[1]..':a') ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1], ARGV[1]..':a', ARGV[1]..':x', ARGV[1]..':e')
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[4])
-local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[5])
-if over > 0 then
-  local old = redis.call('ZRANGE', KEYS[3], 0, over - 1)
-  redis.call('HDEL', KEYS[4], unpack(old))
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, over - 1)
+// KEYS: due, jobs, dead, deadinfo. ARGV: max dead letters kept, then per
+// settlement five values: outcome (1 ack, 2 retry, 3 bury), id, attempts,
+// due ms (retry) or time ms (bury), last error (retry) or info JSON
+// (bury). A settlement acts only while the job's stored attempts equal
+// the caller's; the reply has 1 for each that did, 0 for each lost.
+var mailQueueSettleScript = redis.NewScript(`
+local out = {}
+local buried = false
+for i = 2, #ARGV, 5 do
+  local outcome, id, attempts, t, info = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  if redis.call('HGET', KEYS[2], id..':a') ~= attempts then
+    out[#out+1] = 0
+  elseif outcome == '2' then
+    redis.call('HSET', KEYS[2], id..':e', info)
+    redis.call('ZADD', KEYS[1], t, id)
+    out[#out+1] = 1
+  else
+    local key = redis.call('HGET', KEYS[2], id..':k')
+    if key and redis.call('HGET', KEYS[2], 'k:'..key) == id then
+      redis.call('HDEL', KEYS[2], 'k:'..key)
+    end
+    redis.call('HDEL', KEYS[2], id, id..':a', id..':x', id..':e', id..':k')
+    redis.call('ZREM', KEYS[1], id)
+    if outcome == '3' then
+      redis.call('ZADD', KEYS[3], t, id)
+      redis.call('HSET', KEYS[4], id, info)
+      buried = true
+    end
+    out[#out+1] = 1
+  end
 end
-return 1
+if buried then
+  local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[1])
+  if over > 0 then
+    local old = redis.call('ZRANGE', KEYS[3], 0, over - 1)
+    for s = 1, #old, 1000 do
+      redis.call('HDEL', KEYS[4], unpack(old, s, math.min(s + 999, #old)))
+    end
+    redis.call('ZREMRANGEBYRANK', KEYS[3], 0, over - 1)
+  end
+end
+return out
 `)
 
-func (q *MailQueue) fenced(ctx context.Context, op string, s *redis.Script, keys []string, args ...any) error {
-	n, err := s.Run(ctx, q.client, keys, args...).Int()
+// Settle ends the claims in one script.
+func (q *MailQueue) Settle(ctx context.Context, ss []mailqueue.Settlement) ([]error, error) {
+	if err := mailqueue.CheckSettlements(ss); err != nil {
+		return nil, err
+	}
+	if len(ss) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 1+5*len(ss))
+	args = append(args, mailqueue.MaxDeadLetters)
+	for _, st := range ss {
+		j := st.Job
+		switch st.Outcome {
+		case mailqueue.Ack:
+			args = append(args, 1, j.ID, j.Attempts, 0, "")
+		case mailqueue.Retry:
+			args = append(args, 2, j.ID, j.Attempts, ms(j.Due), j.LastError)
+		case mailqueue.Bury:
+			info, err := json.Marshal(mailqueue.DeadLetter{ID: j.ID, Attempts: j.Attempts, LastError: j.LastError, At: st.At})
+			if err != nil {
+				return nil, mailQueueError("settle", err)
+			}
+			args = append(args, 3, j.ID, j.Attempts, ms(st.At), info)
+		}
+	}
+	res, err := mailQueueSettleScript.Run(ctx, q.client, []string{q.due, q.jobs, q.dead, q.dinfo}, args...).Int64Slice()
 	if err != nil {
-		return mailQueueError(op, err)
+		return nil, mailQueueError("settle", err)
 	}
-	if n == 0 {
-		return mailQueueError(op, mailqueue.ErrLeaseLost)
+	if len(res) != len(ss) {
+		return nil, mailQueueError("settle", fmt.Errorf("%d replies for %d settlements", len(res), len(ss)))
 	}
-	return nil
-}
-
-// Ack deletes the claimed job.
-func (q *MailQueue) Ack(ctx context.Context, j *mailqueue.Job) error {
-	return q.fenced(ctx, "ack", mailQueueAckScript, []string{q.due, q.jobs}, j.ID, j.Attempts)
-}
-
-// Retry makes the claimed job due at j.Due.
-func (q *MailQueue) Retry(ctx context.Context, j *mailqueue.Job) error {
-	return q.fenced(ctx, "retry", mailQueueRetryScript, []string{q.due, q.jobs}, j.ID, j.Attempts, ms(j.Due), j.LastError)
-}
-
-// Bury moves the claimed job to the dead letters, keeping the newest
-// mailqueue.MaxDeadLetters.
-func (q *MailQueue) Bury(ctx context.Context, j *mailqueue.Job, at time.Time) error {
-	info, err := json.Marshal(mailqueue.DeadLetter{ID: j.ID, Attempts: j.Attempts, LastError: j.LastError, At: at})
-	if err != nil {
-		return mailQueueError("bury", err)
+	lost := make([]error, len(ss))
+	for i, held := range res {
+		if held == 0 {
+			lost[i] = mailqueue.ErrLeaseLost
+		}
 	}
-	return q.fenced(ctx, "bury", mailQueueBuryScript, []string{q.due, q.jobs, q.dead, q.dinfo},
-		j.ID, j.Attempts, ms(at), info, mailqueue.MaxDeadLetters)
+	return lost, nil
 }
 
 // DeadLetters returns up to limit dead letters, newest first.

@@ -46,14 +46,18 @@ func BenchmarkQueuedDelivery(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var store mailqueue.Store = mailqueue.NewMemoryStore()
 			if c.store == "bolt" {
-				s, err := boltstore.Open(b.TempDir(), boltstore.Options{})
+				dir := b.TempDir()
+				s, err := boltstore.Open(dir, boltstore.Options{})
 				if err != nil {
 					b.Fatal(err)
 				}
 				b.Cleanup(func() { s.Close() })
-				if store, err = boltstore.NewMailQueue(s.DB()); err != nil {
+				mq, err := boltstore.OpenMailQueue(dir, s.DB())
+				if err != nil {
 					b.Fatal(err)
 				}
+				b.Cleanup(func() { mq.Close() })
+				store = mq
 			}
 			srv := smtptest.Start(b, smtptest.Options{Security: c.tls})
 			q, err := mailqueue.New(store, mailqueue.Options{Key: mailqueuetest.Key, Domain: "latch.test", Logger: slog.New(slog.DiscardHandler)})
@@ -82,7 +86,7 @@ func BenchmarkQueuedDelivery(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer tr.Close()
-			w, err := mailqueue.NewWorker(q, mustRenderer(b), tr, mailqueue.WorkerOptions{Concurrency: c.workers})
+			w, err := mailqueue.NewWorker(q, mustRenderer(b), tr, mailqueue.WorkerOptions{Concurrency: c.workers, MaxConcurrency: c.workers})
 			if err != nil {
 				b.Fatal(err)
 			}

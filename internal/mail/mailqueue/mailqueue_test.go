@@ -134,7 +134,7 @@ func TestCloseFinishesTheMailInFlight(t *testing.T) {
 	tr := &blockingTransport{started: make(chan struct{}, 10), release: make(chan struct{})}
 	q := mustQueue(t, s, mailqueue.Observer{})
 	opts := mailqueuetest.QuickRetries
-	opts.Concurrency = 1
+	opts.Concurrency, opts.MaxConcurrency = 1, 1
 	w, err := mailqueue.NewWorker(q, mustRenderer(t), tr, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestConcurrencyIsBounded(t *testing.T) {
 	tr := &blockingTransport{started: make(chan struct{}, 100), release: make(chan struct{})}
 	q := mustQueue(t, mailqueue.NewMemoryStore(), mailqueue.Observer{})
 	opts := mailqueuetest.QuickRetries
-	opts.Concurrency = 3
+	opts.Concurrency, opts.MaxConcurrency = 3, 3
 	w, err := mailqueue.NewWorker(q, mustRenderer(t), tr, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +205,8 @@ func TestOptionsAreChecked(t *testing.T) {
 		opts mailqueue.WorkerOptions
 	}{
 		{"negative concurrency", mailqueue.WorkerOptions{Concurrency: -1}},
+		{"negative max concurrency", mailqueue.WorkerOptions{MaxConcurrency: -1}},
+		{"max concurrency below the start", mailqueue.WorkerOptions{Concurrency: 8, MaxConcurrency: 4}},
 		{"negative attempts", mailqueue.WorkerOptions{MaxAttempts: -1}},
 		{"negative delay", mailqueue.WorkerOptions{BaseDelay: -time.Second}},
 		{"base over max", mailqueue.WorkerOptions{BaseDelay: time.Minute, MaxDelay: time.Second}},
@@ -212,5 +214,59 @@ func TestOptionsAreChecked(t *testing.T) {
 		if _, err := mailqueue.NewWorker(q, mustRenderer(t), outbox.New(nil, 1), c.opts); err == nil {
 			t.Errorf("%s: NewWorker succeeded", c.name)
 		}
+	}
+}
+
+// slowTransport takes delay per message whatever the load, like a relay
+// far away, and records the most sends it had at once.
+type slowTransport struct {
+	delay     time.Duration
+	now, most atomic.Int64
+	sent      atomic.Int64
+}
+
+func (s *slowTransport) Send(context.Context, *mail.Message) error {
+	n := s.now.Add(1)
+	for {
+		m := s.most.Load()
+		if n <= m || s.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	time.Sleep(s.delay)
+	s.now.Add(-1)
+	s.sent.Add(1)
+	return nil
+}
+
+// A relay that takes 20 ms a message gets many messages at once: the
+// worker grows from its start of 2 towards its bound, and the pool told
+// of it follows.
+func TestConcurrencyGrowsForASlowRelay(t *testing.T) {
+	tr := &slowTransport{delay: 20 * time.Millisecond}
+	q := mustQueue(t, mailqueue.NewMemoryStore(), mailqueue.Observer{})
+	var told atomic.Int64
+	opts := mailqueuetest.QuickRetries
+	opts.Concurrency, opts.MaxConcurrency = 2, 32
+	opts.ConcurrencyChanged = func(n int) {
+		for m := told.Load(); int64(n) > m && !told.CompareAndSwap(m, int64(n)); m = told.Load() {
+		}
+	}
+	w, err := mailqueue.NewWorker(q, mustRenderer(t), tr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	for range n {
+		mailqueuetest.MustSend(t, q, mailqueuetest.NewLoginMail("far@example.com"))
+	}
+	w.Start(context.Background())
+	defer w.Close()
+	mailqueuetest.Eventually(t, "all sent", func() bool { return tr.sent.Load() == n })
+	if most := tr.most.Load(); most < 16 || most > 32 {
+		t.Fatalf("at most %d sends at once, want 16 to 32 (started at 2, bound 32)", most)
+	}
+	if got := told.Load(); got < 16 {
+		t.Fatalf("the pool was told at most %d, want the grown concurrency", got)
 	}
 }

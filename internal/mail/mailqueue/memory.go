@@ -13,24 +13,33 @@ var _ Store = (*MemoryStore)(nil)
 // MemoryStore is a Store in process memory, for tests and for a single
 // process that may lose its queue on exit. It is safe for concurrent use.
 type MemoryStore struct {
-	mu   sync.Mutex
-	jobs map[string]*Job
-	dead []DeadLetter // by At, oldest first
+	mu    sync.Mutex
+	jobs  map[string]*Job
+	byKey map[string]string // Job.Key → ID
+	dead  []DeadLetter      // by At, oldest first
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{jobs: map[string]*Job{}}
+	return &MemoryStore{jobs: map[string]*Job{}, byKey: map[string]string{}}
 }
 
-// Enqueue stores a copy of j.
-func (s *MemoryStore) Enqueue(_ context.Context, j *Job) error {
+// Enqueue stores a copy of j, replacing the job of the same Key.
+func (s *MemoryStore) Enqueue(_ context.Context, j *Job) (bool, error) {
 	c := *j
 	c.Payload = slices.Clone(j.Payload)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	replaced := false
+	if j.Key != "" {
+		if old, ok := s.byKey[j.Key]; ok {
+			delete(s.jobs, old)
+			replaced = true
+		}
+		s.byKey[j.Key] = j.ID
+	}
 	s.jobs[j.ID] = &c
-	s.mu.Unlock()
-	return nil
+	return replaced, nil
 }
 
 // Claim leases up to n due jobs, earliest first.
@@ -72,38 +81,42 @@ func (s *MemoryStore) held(j *Job) (*Job, error) {
 	return stored, nil
 }
 
-// Ack deletes the claimed job.
-func (s *MemoryStore) Ack(_ context.Context, j *Job) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.held(j); err != nil {
-		return err
-	}
+// remove deletes a job and its key.
+func (s *MemoryStore) remove(j *Job) {
 	delete(s.jobs, j.ID)
-	return nil
+	if j.Key != "" && s.byKey[j.Key] == j.ID {
+		delete(s.byKey, j.Key)
+	}
 }
 
-// Retry makes the claimed job due at j.Due.
-func (s *MemoryStore) Retry(_ context.Context, j *Job) error {
+// Settle ends the claims under one lock.
+func (s *MemoryStore) Settle(_ context.Context, ss []Settlement) ([]error, error) {
+	if err := CheckSettlements(ss); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	stored, err := s.held(j)
-	if err != nil {
-		return err
+	lost := make([]error, len(ss))
+	for i, st := range ss {
+		stored, err := s.held(st.Job)
+		if err != nil {
+			lost[i] = err
+			continue
+		}
+		switch st.Outcome {
+		case Ack:
+			s.remove(stored)
+		case Retry:
+			stored.Due, stored.LastError = st.Job.Due, st.Job.LastError
+		case Bury:
+			s.remove(stored)
+			s.bury(DeadLetter{ID: stored.ID, Attempts: stored.Attempts, LastError: st.Job.LastError, At: st.At})
+		}
 	}
-	stored.Due, stored.LastError = j.Due, j.LastError
-	return nil
+	return lost, nil
 }
 
-// Bury moves the claimed job to the dead letters.
-func (s *MemoryStore) Bury(_ context.Context, j *Job, at time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.held(j); err != nil {
-		return err
-	}
-	delete(s.jobs, j.ID)
-	d := DeadLetter{ID: j.ID, Attempts: j.Attempts, LastError: j.LastError, At: at}
+func (s *MemoryStore) bury(d DeadLetter) {
 	i, _ := slices.BinarySearchFunc(s.dead, d, func(a, b DeadLetter) int {
 		if c := a.At.Compare(b.At); c != 0 {
 			return c
@@ -114,7 +127,6 @@ func (s *MemoryStore) Bury(_ context.Context, j *Job, at time.Time) error {
 	if over := len(s.dead) - MaxDeadLetters; over > 0 {
 		s.dead = slices.Delete(s.dead, 0, over)
 	}
-	return nil
 }
 
 // DeadLetters returns up to limit dead letters, newest first.

@@ -27,8 +27,13 @@ var _ auth.Mailer = (*Queue)(nil)
 // Observer is told what happens to mails, for metrics. Nil fields are skipped.
 // The functions must be quick and safe for concurrent use.
 type Observer struct {
-	Queued       func() // a mail was stored
-	Sent         func() // a mail was delivered
+	Queued func() // a mail was stored
+	// Replaced: a mail was stored in place of a queued one of the same
+	// challenge (a resend), which will not be sent.
+	Replaced func()
+	// Sent: a mail was delivered (the server answered 250), timeToInbox
+	// after it was queued.
+	Sent         func(timeToInbox time.Duration)
 	Retried      func() // a delivery failed and will be tried again
 	DeadLettered func() // a mail was given up on (permanent failure or last attempt)
 	Dropped      func() // a mail's challenge expired before it could be delivered
@@ -98,7 +103,9 @@ type payload struct {
 }
 
 // SendLogin seals m with a new Message-ID and stores it; a Worker
-// delivers it. It returns once the mail is stored durably.
+// delivers it. It returns once the mail is stored durably. A mail of the
+// same challenge still in the queue (the mail that a resend renews) is
+// replaced: only the newest code and link are sent.
 func (q *Queue) SendLogin(ctx context.Context, m *auth.LoginMail) error {
 	now := q.clock.Now()
 	id := rand.Text()
@@ -107,10 +114,19 @@ func (q *Queue) SendLogin(ctx context.Context, m *auth.LoginMail) error {
 		return fmt.Errorf("mailqueue: encode mail: %w", err)
 	}
 	j := &Job{ID: id, Payload: q.sealer.seal(id, plain), Due: now, Expires: m.ExpiresAt}
-	if err := q.store.Enqueue(ctx, j); err != nil {
+	if m.ChallengeID != "" {
+		// A resend's mail replaces the one still queued for its challenge,
+		// whose code and link no longer work.
+		j.Key = q.sealer.challengeKey(m.ChallengeID)
+	}
+	replaced, err := q.store.Enqueue(ctx, j)
+	if err != nil {
 		return fmt.Errorf("mailqueue: enqueue: %w", err)
 	}
 	call(q.obs.Queued)
+	if replaced {
+		call(q.obs.Replaced)
+	}
 	q.nudge()
 	return nil
 }

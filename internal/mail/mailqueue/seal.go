@@ -3,9 +3,13 @@ package mailqueue
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/latch-auth/latch/internal/auth"
 )
@@ -26,10 +30,14 @@ func KeyFromSecret(secret string) []byte {
 // opens them under any known key, so a key rotation loses no queued mail.
 type sealer struct {
 	aeads []cipher.AEAD // current first
+	mac   []byte        // keys jobs by challenge (challengeKey)
 }
 
 func newSealer(key []byte, previous [][]byte) (*sealer, error) {
 	s := &sealer{}
+	if len(key) == KeySize {
+		s.mac = slices.Clone(key)
+	}
 	for i, k := range append([][]byte{key}, previous...) {
 		if len(k) != KeySize {
 			return nil, fmt.Errorf("mailqueue: key %d is %d bytes, want %d", i, len(k), KeySize)
@@ -60,6 +68,16 @@ func (s *sealer) seal(id string, plain []byte) []byte {
 	out[0] = sealVersion
 	rand.Read(out[1:])
 	return aead.Seal(out, out[1:], plain, additional(id))
+}
+
+// challengeKey is the Job.Key of a challenge's mails: a keyed hash, so
+// that the store, which keeps it in the clear, never sees the challenge ID
+// (a sign-in's authRequestId).
+func (s *sealer) challengeKey(challengeID string) string {
+	h := hmac.New(sha256.New, s.mac)
+	h.Write([]byte("latch mail queue challenge v1\x00"))
+	h.Write([]byte(challengeID))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
 }
 
 var errUnsealable = errors.New("mailqueue: payload does not open under any key")

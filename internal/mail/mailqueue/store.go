@@ -3,6 +3,7 @@ package mailqueue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -10,7 +11,11 @@ import (
 // (encrypted and authenticated) by the Queue; stores never look inside.
 type Job struct {
 	// ID is unique and random; the mail's Message-ID is ID@domain.
-	ID      string
+	ID string
+	// Key, when not empty, names what the mail is about (a keyed hash of
+	// its challenge): enqueuing a job with the Key of a queued one
+	// replaces it. Stores keep it as opaque bytes.
+	Key     string
 	Payload []byte
 	// Attempts counts the claims of this job so far, the current one
 	// included. It also fences a claim: see Store.
@@ -43,10 +48,47 @@ type Stats struct {
 // forgotten as new ones come.
 const MaxDeadLetters = 1000
 
-// ErrLeaseLost is returned by Ack, Retry and Bury when the job is gone or
-// has been claimed again since the caller claimed it (the caller's lease
-// ran out). The caller must leave the job alone.
+// ErrLeaseLost is what Settle reports for a claim whose job is gone
+// (delivered, replaced by a resend) or has been claimed again since (the
+// caller's lease ran out). The caller must leave the job alone.
 var ErrLeaseLost = errors.New("mailqueue: lease lost")
+
+// Outcome is how a claim ends.
+type Outcome uint8
+
+// The outcomes of a claim.
+const (
+	// Ack deletes the job: it was delivered, or dropped.
+	Ack Outcome = iota + 1
+	// Retry makes the job due again at Job.Due, recording Job.LastError.
+	Retry
+	// Bury deletes the job and records it as a dead letter at
+	// Settlement.At, with Job.Attempts and Job.LastError, keeping the
+	// newest MaxDeadLetters.
+	Bury
+)
+
+// CheckSettlements reports a settlement with an unknown outcome or no
+// job, before a store changes anything.
+func CheckSettlements(ss []Settlement) error {
+	for _, st := range ss {
+		if st.Job == nil {
+			return errors.New("mailqueue: a settlement without a job")
+		}
+		if st.Outcome < Ack || st.Outcome > Bury {
+			return fmt.Errorf("mailqueue: settlement of %s: unknown outcome %d", st.Job.ID, st.Outcome)
+		}
+	}
+	return nil
+}
+
+// Settlement ends one claim: Job is the job as the claim returned it
+// (with Due and LastError set for a Retry).
+type Settlement struct {
+	Job     *Job
+	Outcome Outcome
+	At      time.Time // Bury only
+}
 
 // Store keeps the queue durably, shared by every replica that shares the
 // backing store. Every implementation passes the conformance suite in
@@ -60,21 +102,26 @@ var ErrLeaseLost = errors.New("mailqueue: lease lost")
 // equals the caller's, else they return ErrLeaseLost and change nothing.
 // Times are the caller's (one clock rules); stores keep them to at least
 // millisecond precision.
+//
+// Claims and their ends are batched: one Claim leases many jobs and one
+// Settle ends many claims, each in one atomic step (one commit on disk,
+// one round trip to a server), so the cost of the queue per mail falls
+// as the load on it grows.
 type Store interface {
-	// Enqueue stores j, to be claimed from j.Due on. j.ID is new.
-	Enqueue(ctx context.Context, j *Job) error
+	// Enqueue stores j, to be claimed from j.Due on. j.ID is new. When
+	// j.Key is not empty, a job stored under the same Key is deleted in
+	// the same step, whether due, waiting for a retry or claimed (a claim
+	// of it then ends in ErrLeaseLost), and replaced reports it.
+	Enqueue(ctx context.Context, j *Job) (replaced bool, err error)
 	// Claim leases up to n jobs with Due at or before now, earliest Due
 	// first, in one atomic step, and returns them as stored after the claim
 	// (Attempts incremented, Due = now+lease).
 	Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]*Job, error)
-	// Ack deletes the claimed job j: it was delivered, or dropped.
-	Ack(ctx context.Context, j *Job) error
-	// Retry makes the claimed job j due again at j.Due, recording j.LastError.
-	Retry(ctx context.Context, j *Job) error
-	// Bury deletes the claimed job j and records it as a dead letter at
-	// time at, with j.Attempts and j.LastError, keeping the newest
-	// MaxDeadLetters.
-	Bury(ctx context.Context, j *Job, at time.Time) error
+	// Settle ends the claims of ss in one atomic step, in order, and
+	// returns one error per settlement: nil, or ErrLeaseLost for a claim
+	// that no longer holds its job (that settlement changes nothing). A
+	// non-nil err means nothing was recorded.
+	Settle(ctx context.Context, ss []Settlement) (lost []error, err error)
 	// DeadLetters returns up to limit dead letters, newest first.
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
 	// Stats counts the queued jobs and the kept dead letters.

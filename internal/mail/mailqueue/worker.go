@@ -17,13 +17,23 @@ import (
 
 // Defaults of WorkerOptions.
 const (
-	DefaultConcurrency  = 4
-	DefaultMaxAttempts  = 8
-	DefaultBaseDelay    = 2 * time.Second
-	DefaultMaxDelay     = 5 * time.Minute
-	DefaultLease        = time.Minute
-	DefaultPollInterval = time.Second
+	DefaultConcurrency    = 4
+	DefaultMaxConcurrency = 64
+	DefaultMaxAttempts    = 8
+	DefaultBaseDelay      = 2 * time.Second
+	DefaultMaxDelay       = 5 * time.Minute
+	DefaultLease          = time.Minute
+	DefaultPollInterval   = time.Second
 )
+
+// maxSettleBatch bounds how many claims one Settle ends.
+const maxSettleBatch = 1024
+
+// minReady is the least room for claimed mails waiting for a delivery
+// slot; the claim loop holds up to twice the slots plus a quarter of it,
+// so even a small number of slots is kept busy while the next claim
+// commits.
+const minReady = 64
 
 // WorkerOptions tune a Worker. Zero values take the defaults.
 //
@@ -31,8 +41,15 @@ const (
 // minutes (retries after 1–2s, 2–4s, 4–8s, … 64–128s), about the life of
 // a 5-minute code; a mail whose challenge expires first is dropped.
 type WorkerOptions struct {
-	// Concurrency is how many mails are delivered at once (4).
+	// Concurrency is how many mails are delivered at once to begin with,
+	// and the fewest the worker ever allows (4).
 	Concurrency int
+	// MaxConcurrency bounds the deliveries in flight (64; at least
+	// Concurrency). Between the two the worker adapts: it allows more
+	// while the relay's latency holds as the load grows, and fewer when
+	// the latency rises or deliveries fail for now. Setting it to
+	// Concurrency fixes the number.
+	MaxConcurrency int
 	// MaxAttempts is how many times a mail is tried before it is
 	// dead-lettered (8).
 	MaxAttempts int
@@ -49,6 +66,9 @@ type WorkerOptions struct {
 	// other replicas and for retries that came due (1s). Mails queued in
 	// this process are picked up at once.
 	PollInterval time.Duration
+	// ConcurrencyChanged, if set, is told every change of the concurrency allowed,
+	// for a Transport's pool to follow (smtpmail.Transport.SetPoolSize).
+	ConcurrencyChanged func(concurrency int)
 }
 
 // Validate reports every problem with o.
@@ -65,6 +85,12 @@ func (o WorkerOptions) Validate() error {
 	if o.Concurrency < 0 {
 		errs = append(errs, fmt.Errorf("concurrency %d is negative", o.Concurrency))
 	}
+	if o.MaxConcurrency < 0 {
+		errs = append(errs, fmt.Errorf("max concurrency %d is negative", o.MaxConcurrency))
+	}
+	if o.MaxConcurrency > 0 && o.MaxConcurrency < o.Concurrency {
+		errs = append(errs, fmt.Errorf("max concurrency %d is below concurrency %d", o.MaxConcurrency, o.Concurrency))
+	}
 	if o.MaxAttempts < 0 {
 		errs = append(errs, fmt.Errorf("max attempts %d is negative", o.MaxAttempts))
 	}
@@ -80,6 +106,9 @@ func (o WorkerOptions) Validate() error {
 func (o WorkerOptions) withDefaults() WorkerOptions {
 	if o.Concurrency == 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.MaxConcurrency == 0 {
+		o.MaxConcurrency = max(DefaultMaxConcurrency, o.Concurrency)
 	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = DefaultMaxAttempts
@@ -102,18 +131,47 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 // Worker delivers the mails of a Queue: it renders each with a Renderer
 // and sends it through a Transport. Run one in every replica; they share
 // the work through the Store.
+//
+// One loop claims due mails in batches into a ready buffer; a second
+// starts a delivery for each as the delivery slots allow; deliveries hand
+// their outcome to a third loop, which ends every claim that finished
+// while the previous Settle ran in one more Settle (a group commit). The
+// number of slots adapts to the relay's latency between Concurrency and
+// MaxConcurrency.
 type Worker struct {
 	q         *Queue
 	renderer  *mail.Renderer
 	transport mail.Transport
 	opts      WorkerOptions
+	limit     *limiter
 
-	mu      sync.Mutex
-	started bool
-	stop    chan struct{}
-	closed  bool
-	done    sync.WaitGroup
-	failing atomic.Bool // claims are failing; logged once per outage
+	inFlight atomic.Int64
+	ready    chan claimed   // claimed mails not yet started
+	taken    chan struct{}  // the start loop took a ready mail (capacity 1)
+	freed    chan struct{}  // a delivery slot came free (capacity 1)
+	ended    chan *finished // deliveries' outcomes, for the settle loop
+
+	mu         sync.Mutex
+	started    bool
+	stop       chan struct{}
+	closed     bool
+	done       sync.WaitGroup // the two loops
+	deliveries sync.WaitGroup
+	failing    atomic.Bool // claims are failing; logged once per outage
+}
+
+// finished is a delivery's outcome, waiting to be recorded.
+type finished struct {
+	st    Settlement
+	log   *slog.Logger
+	cause error         // Retry and Bury: why
+	wait  time.Duration // Retry: the backoff
+	inbox time.Duration // Ack of a sent mail: time from queued to accepted
+	event func()        // Ack without a send: the observer's call (Dropped), or nil
+	note  string        // Ack without a send: what to log, at level
+	level slog.Level
+	// handBack: a Retry of a mail claimed but never started (shutdown).
+	handBack bool
 }
 
 // NewWorker returns a Worker for q; Start starts it.
@@ -121,12 +179,29 @@ func NewWorker(q *Queue, r *mail.Renderer, t mail.Transport, opts WorkerOptions)
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Worker{q: q, renderer: r, transport: t, opts: opts.withDefaults(), stop: make(chan struct{})}, nil
+	opts = opts.withDefaults()
+	w := &Worker{
+		q: q, renderer: r, transport: t, opts: opts, stop: make(chan struct{}),
+		ready: make(chan claimed, max(minReady, 2*opts.MaxConcurrency)),
+		taken: make(chan struct{}, 1),
+		freed: make(chan struct{}, 1),
+		ended: make(chan *finished, 4*opts.MaxConcurrency),
+	}
+	w.limit = newLimiter(opts.Concurrency, opts.MaxConcurrency, opts.ConcurrencyChanged)
+	if opts.ConcurrencyChanged != nil {
+		opts.ConcurrencyChanged(w.limit.current())
+	}
+	return w, nil
 }
 
-// Start delivers mails in the background, Concurrency at a time, until
-// ctx is done or Close is called. It starts the worker once; later calls
-// do nothing.
+// Concurrency is how many deliveries the worker allows in flight now.
+func (w *Worker) Concurrency() int { return w.limit.current() }
+
+// InFlight is how many deliveries are in flight now.
+func (w *Worker) InFlight() int { return int(w.inFlight.Load()) }
+
+// Start delivers mails in the background until ctx is done or Close is
+// called. It starts the worker once; later calls do nothing.
 func (w *Worker) Start(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -134,15 +209,15 @@ func (w *Worker) Start(ctx context.Context) {
 		return
 	}
 	w.started = true
-	for range w.opts.Concurrency {
-		w.done.Add(1)
-		go w.run(ctx)
-	}
+	w.done.Add(3)
+	go w.claimLoop(ctx)
+	go w.startLoop(ctx)
+	go w.settleLoop(ctx)
 }
 
 // Close stops claiming mails and waits for the deliveries in flight to
-// finish (each is bounded by the Transport's timeout). Mails not yet
-// claimed stay queued for the next start or another replica.
+// finish (each is bounded by the Transport's timeout) and be recorded.
+// Mails not yet claimed stay queued for the next start or another replica.
 func (w *Worker) Close() error {
 	w.mu.Lock()
 	if !w.closed {
@@ -154,21 +229,35 @@ func (w *Worker) Close() error {
 	return nil
 }
 
-// run is one delivery loop: claim one due mail, deliver it, repeat; when
-// none is due, sleep until a local enqueue wakes it or the poll interval
-// passes. Claiming one at a time keeps each lease as short as one
-// delivery; stores that batch writes (bbolt) merge the loops' claims.
-func (w *Worker) run(ctx context.Context) {
+// claimLoop keeps the ready buffer filled: it claims as many due mails
+// as the buffer has room for (twice the delivery slots and some), in one
+// Claim, once a quarter of it is free (or it is empty), so that one
+// commit serves many mails and deliveries never wait for a claim. When none is due, it sleeps until a local
+// enqueue wakes it or the poll interval passes.
+func (w *Worker) claimLoop(ctx context.Context) {
 	defer w.done.Done()
+	defer close(w.ready)
 	for {
-		select {
-		case <-ctx.Done():
+		if w.stopping(ctx) {
 			return
-		case <-w.stop:
-			return
-		default:
 		}
-		jobs, err := w.q.store.Claim(ctx, w.q.clock.Now(), w.opts.Lease, 1)
+		// Hold enough to keep every slot busy while the next claim
+		// commits, and not much more: a mail that waits here holds a
+		// lease that another replica could have used.
+		room := min(cap(w.ready), 2*w.limit.current()+minReady/4)
+		free := room - len(w.ready)
+		if len(w.ready) > 0 && free < max(1, room/4) {
+			select {
+			case <-w.taken:
+			case <-ctx.Done():
+				return
+			case <-w.stop:
+				return
+			}
+			continue
+		}
+		now := w.q.clock.Now()
+		jobs, err := w.q.store.Claim(ctx, now, w.opts.Lease, free)
 		if err != nil && ctx.Err() != nil {
 			return
 		}
@@ -179,12 +268,11 @@ func (w *Worker) run(ctx context.Context) {
 		} else if w.failing.CompareAndSwap(true, false) {
 			w.q.log.Info("mail queue: claiming mails again")
 		}
-		if len(jobs) > 0 {
-			w.q.nudge() // more may be due: let an idle loop look too
-			for _, j := range jobs {
-				w.deliver(ctx, j)
-			}
-			continue
+		for _, j := range jobs {
+			w.ready <- claimed{job: j, at: now} // room was checked; only this loop sends
+		}
+		if err == nil && len(jobs) == free {
+			continue // more may be due
 		}
 		select {
 		case <-w.q.wake:
@@ -197,89 +285,196 @@ func (w *Worker) run(ctx context.Context) {
 	}
 }
 
-// deliver handles one claimed job to its end: sent, retried, dropped or buried.
+// claimed is a job in the ready buffer.
+type claimed struct {
+	job *Job
+	at  time.Time // when it was claimed
+}
+
+// startLoop starts a delivery for each ready mail as soon as the
+// adaptive limit allows one more in flight. A mail that waited so long
+// that its lease is half gone is left for its lease to end (another
+// claim will deliver it); on shutdown the mails still ready are handed
+// back to the queue, due at once.
+func (w *Worker) startLoop(ctx context.Context) {
+	defer w.done.Done()
+	defer close(w.ended) // after the deliveries: the settle loop drains and ends
+	defer w.deliveries.Wait()
+	for c := range w.ready {
+		select {
+		case w.taken <- struct{}{}:
+		default:
+		}
+		for int(w.inFlight.Load()) >= w.limit.current() && !w.stopping(ctx) {
+			select {
+			case <-w.freed:
+			case <-ctx.Done():
+			case <-w.stop:
+			}
+		}
+		if w.stopping(ctx) {
+			w.handBack(c)
+			continue
+		}
+		if w.q.clock.Now().Sub(c.at) > w.opts.Lease/2 {
+			continue // its lease is mostly spent: let it run out
+		}
+		w.inFlight.Add(1)
+		w.deliveries.Add(1)
+		go w.deliver(ctx, c.job)
+	}
+}
+
+// handBack makes a claimed mail that was never started due again now.
+func (w *Worker) handBack(c claimed) {
+	c.job.Due = w.q.clock.Now()
+	w.deliveries.Add(1)
+	go func() {
+		defer w.deliveries.Done()
+		w.ended <- &finished{st: Settlement{Job: c.job, Outcome: Retry}, log: w.q.log.With("messageId", c.job.ID), handBack: true}
+	}()
+}
+
+func (w *Worker) stopping(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	case <-w.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// deliver takes one claimed job to its outcome: sent, to retry, dropped
+// or to bury, and hands the outcome to the settle loop.
 func (w *Worker) deliver(ctx context.Context, j *Job) {
+	defer w.deliveries.Done()
+	f := w.attempt(ctx, j)
+	w.inFlight.Add(-1)
+	select {
+	case w.freed <- struct{}{}:
+	default:
+	}
+	w.ended <- f
+}
+
+func (w *Worker) attempt(ctx context.Context, j *Job) *finished {
 	q := w.q
 	now := q.clock.Now()
 	log := q.log.With("messageId", j.ID, "attempt", j.Attempts)
 	if !j.Expires.IsZero() && !now.Before(j.Expires) {
-		if w.ack(ctx, log, j) {
-			call(q.obs.Dropped)
-			log.Info("mail dropped: its sign-in expired before it could be delivered", "lastError", j.LastError)
-		}
-		return
+		return &finished{st: Settlement{Job: j, Outcome: Ack}, log: log, event: q.obs.Dropped,
+			note: "mail dropped: its sign-in expired before it could be delivered", level: slog.LevelInfo}
 	}
 	p, err := q.open(j)
 	if err != nil {
-		w.bury(ctx, log, j, fmt.Errorf("open payload: %w", err), now)
-		return
+		return w.buried(j, log, fmt.Errorf("open payload: %w", err), now)
 	}
 	log = log.With("to", auth.MaskEmail(p.Mail.To), "challenge", p.Mail)
 	if p.Mail.Suppressed {
 		// An address outside the allowed domains: queued only so that the
 		// send did the same work as any other.
-		if w.ack(ctx, log, j) {
-			log.Debug("mail suppressed: the address is outside the allowed domains")
-		}
-		return
+		return &finished{st: Settlement{Job: j, Outcome: Ack}, log: log,
+			note: "mail suppressed: the address is outside the allowed domains", level: slog.LevelDebug}
 	}
 	msg, err := w.renderer.Render(&p.Mail, p.MessageID, p.Date)
 	if err != nil {
-		w.bury(ctx, log, j, err, now)
-		return
+		return w.buried(j, log, err, now)
 	}
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Lease/2)
+	t0 := time.Now()
 	err = w.transport.Send(sendCtx, msg)
+	took := time.Since(t0)
 	cancel()
 	err = maskAddress(err, p.Mail.To)
 	now = q.clock.Now()
+	w.limit.observe(took, int(w.inFlight.Load()), err != nil && !mail.Permanent(err))
 	switch {
 	case err == nil:
-		if w.ack(ctx, log, j) {
-			call(q.obs.Sent)
-			log.Debug("mail delivered")
-		}
+		return &finished{st: Settlement{Job: j, Outcome: Ack}, log: log, inbox: max(0, now.Sub(p.Date))}
 	case mail.Permanent(err) || j.Attempts >= w.opts.MaxAttempts:
-		w.bury(ctx, log, j, err, now)
+		return w.buried(j, log, err, now)
 	default:
 		j.LastError = err.Error()
 		wait := Backoff(j.Attempts, w.opts.BaseDelay, w.opts.MaxDelay)
 		j.Due = now.Add(wait)
-		if w.finish(ctx, log, "retry", func(ctx context.Context) error { return q.store.Retry(ctx, j) }) {
-			call(q.obs.Retried)
-			log.Info("mail delivery failed; will retry", "retryIn", wait.Round(time.Millisecond), "err", err)
-		}
+		return &finished{st: Settlement{Job: j, Outcome: Retry}, log: log, cause: err, wait: wait}
 	}
 }
 
-func (w *Worker) bury(ctx context.Context, log *slog.Logger, j *Job, cause error, now time.Time) {
+func (w *Worker) buried(j *Job, log *slog.Logger, cause error, now time.Time) *finished {
 	j.LastError = cause.Error()
-	if w.finish(ctx, log, "bury", func(ctx context.Context) error { return w.q.store.Bury(ctx, j, now) }) {
-		call(w.q.obs.DeadLettered)
-		log.Warn("mail dead-lettered: giving up on it", "permanent", mail.Permanent(cause), "err", cause)
+	return &finished{st: Settlement{Job: j, Outcome: Bury, At: now}, log: log, cause: cause}
+}
+
+// settleLoop records outcomes: each Settle ends every claim that finished
+// while the one before it ran. The store is asked even when ctx is done,
+// so a delivered mail is not delivered again after a restart.
+func (w *Worker) settleLoop(ctx context.Context) {
+	defer w.done.Done()
+	batch := make([]*finished, 0, maxSettleBatch)
+	ss := make([]Settlement, 0, maxSettleBatch)
+	for f := range w.ended {
+		batch = append(batch[:0], f)
+	more:
+		for len(batch) < maxSettleBatch {
+			select {
+			case f, ok := <-w.ended:
+				if !ok {
+					break more
+				}
+				batch = append(batch, f)
+			default:
+				break more
+			}
+		}
+		ss = ss[:0]
+		for _, f := range batch {
+			ss = append(ss, f.st)
+		}
+		w.settle(ctx, batch, ss)
 	}
 }
 
-// finish records the end of a claim in the store with op and reports
-// whether it did. The store is asked even when ctx is done, so a delivered
-// mail is not delivered again after a restart.
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, name string, op func(context.Context) error) bool {
+func (w *Worker) settle(ctx context.Context, batch []*finished, ss []Settlement) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err := op(sctx)
-	switch {
-	case errors.Is(err, ErrLeaseLost):
-		log.Info("mail queue: lease ran out; another worker has the mail", "op", name)
-		return false
-	case err != nil:
-		log.Error("mail queue: cannot record delivery state; the mail will be tried again after its lease", "op", name, "err", err)
-		return false
+	lost, err := w.q.store.Settle(sctx, ss)
+	if err != nil {
+		w.q.log.Error("mail queue: cannot record delivery state; the mails will be tried again after their lease", "mails", len(ss), "err", err)
+		return
 	}
-	return true
-}
-
-func (w *Worker) ack(ctx context.Context, log *slog.Logger, j *Job) bool {
-	return w.finish(ctx, log, "ack", func(ctx context.Context) error { return w.q.store.Ack(ctx, j) })
+	obs := w.q.obs
+	for i, f := range batch {
+		log := f.log
+		if errors.Is(lost[i], ErrLeaseLost) {
+			log.Info("mail queue: the claim ended before its outcome was recorded (lease ran out, or a resend replaced the mail)")
+			continue
+		}
+		switch f.st.Outcome {
+		case Ack:
+			switch {
+			case f.note != "":
+				call(f.event)
+				log.Log(ctx, f.level, f.note, "lastError", f.st.Job.LastError)
+			default:
+				if obs.Sent != nil {
+					obs.Sent(f.inbox)
+				}
+				log.Debug("mail delivered", "timeToInbox", f.inbox.Round(time.Millisecond))
+			}
+		case Retry:
+			if f.handBack {
+				continue
+			}
+			call(obs.Retried)
+			log.Info("mail delivery failed; will retry", "retryIn", f.wait.Round(time.Millisecond), "err", f.cause)
+		case Bury:
+			call(obs.DeadLettered)
+			log.Warn("mail dead-lettered: giving up on it", "permanent", mail.Permanent(f.cause), "err", f.cause)
+		}
+	}
 }
 
 // Backoff is the wait before the retry that follows attempt (1 for the

@@ -77,6 +77,7 @@ type Transport struct {
 	timeout time.Duration
 	maxIdle int
 	idleFor time.Duration
+	noReuse bool
 
 	mu     sync.Mutex
 	idle   []idleConn // most recently used last
@@ -123,6 +124,10 @@ func New(opts Options) (*Transport, error) {
 		gomail.WithTimeout(opts.Timeout),
 		gomail.WithTLSConfig(tlsConfig),
 		gomail.WithSMTPAuth(cfg.auth),
+		// No NOOP before and after every message (two round trips of
+		// seven): a pooled connection that died while idle shows at
+		// MAIL FROM instead, before any of the message is sent (stale).
+		gomail.WithoutNoop(),
 	}
 	if cfg.implicitTLS {
 		gopts = append(gopts, gomail.WithSSL())
@@ -139,7 +144,7 @@ func New(opts Options) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtpmail: client: %w", err)
 	}
-	return &Transport{client: client, timeout: opts.Timeout, maxIdle: opts.MaxIdle, idleFor: opts.IdleTimeout}, nil
+	return &Transport{client: client, timeout: opts.Timeout, maxIdle: opts.MaxIdle, idleFor: opts.IdleTimeout, noReuse: opts.NoReuse}, nil
 }
 
 type config struct {
@@ -281,6 +286,28 @@ func (t *Transport) Probe(ctx context.Context) error {
 	return nil
 }
 
+// SetPoolSize makes the pool keep up to n open connections (at least
+// one), closing idle ones past it, so that the pool follows the number of
+// sends in flight (mailqueue.WorkerOptions.ConcurrencyChanged). With NoReuse it does
+// nothing.
+func (t *Transport) SetPoolSize(n int) {
+	t.mu.Lock()
+	if t.noReuse || t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.maxIdle = max(1, n)
+	var extra []idleConn
+	if over := len(t.idle) - t.maxIdle; over > 0 {
+		extra = append(extra, t.idle[:over]...) // the least recently used
+		t.idle = append(t.idle[:0], t.idle[over:]...)
+	}
+	t.mu.Unlock()
+	for _, ic := range extra {
+		t.quit(ic.c)
+	}
+}
+
 // Close closes the pooled connections. Sends after Close fail.
 func (t *Transport) Close() error {
 	t.mu.Lock()
@@ -392,10 +419,24 @@ func (t *Transport) quit(c *gosmtp.Client) {
 }
 
 // stale reports whether err says the connection was unusable before any
-// part of the message was sent, so that sending again is safe.
+// part of the message was sent, so that sending again is safe: the
+// connection check failed, or MAIL FROM found the connection gone, as
+// opposed to a reply refusing the sender.
 func stale(err error) bool {
 	var se *gomail.SendError
-	return errors.As(err, &se) && se.Reason == gomail.ErrConnCheck
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Reason {
+	case gomail.ErrConnCheck:
+		return true
+	case gomail.ErrSMTPMailFrom:
+		// No reply (the connection was closed or reset), or 421: the
+		// server is closing the connection (it timed out while idle).
+		code := se.ErrorCode()
+		return code == 0 || code == 421
+	}
+	return false
 }
 
 // permanent reports whether err is a refusal that a retry cannot change.

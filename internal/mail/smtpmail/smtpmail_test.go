@@ -3,8 +3,10 @@ package smtpmail_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -228,6 +230,44 @@ func TestReusesConnections(t *testing.T) {
 				t.Fatalf("%d connections for 5 messages, want %d", got, c.wantConns)
 			}
 		})
+	}
+}
+
+// The pool keeps as many connections as SetPoolSize says, so that
+// concurrent sends reuse them instead of dialing anew.
+func TestPoolSizeFollowsTheSendsInFlight(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	srv.SetHandler(func(*smtptest.Message) error { time.Sleep(100 * time.Millisecond); return nil })
+	tr := mustTransport(t, srv, "")
+	round := func(name string) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				if err := tr.Send(context.Background(), testMessage(fmt.Sprintf("%s-%d", name, i))); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for _, c := range []struct {
+		pool      int // 0: the default of 2
+		wantConns int // after the round, in all
+	}{
+		{0, 8},      // 8 dialed, 2 kept
+		{0, 8 + 6},  // 2 reused, 6 dialed; 2 kept
+		{8, 14 + 6}, // 2 reused, 6 dialed; all 8 kept
+		{8, 20},     // all reused
+		{3, 20 + 5}, // 3 kept of the 8, so 5 dialed
+	} {
+		if c.pool > 0 {
+			tr.SetPoolSize(c.pool)
+		}
+		round(fmt.Sprintf("pool%d", c.pool))
+		if got := srv.Conns(); got != c.wantConns {
+			t.Fatalf("pool %d: %d connections in all, want %d", c.pool, got, c.wantConns)
+		}
 	}
 }
 

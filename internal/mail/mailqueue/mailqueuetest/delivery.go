@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,14 +26,17 @@ const Wait = 15 * time.Second
 
 // Counters count the Observer's calls.
 type Counters struct {
-	Queued, Sent, Retried, DeadLettered, Dropped atomic.Int64
+	Queued, Replaced, Sent, Retried, DeadLettered, Dropped atomic.Int64
+	// SentAfter sums the time to inbox of the sent mails, in nanoseconds.
+	SentAfter atomic.Int64
 }
 
 // Observer returns an Observer that counts into c.
 func (c *Counters) Observer() mailqueue.Observer {
 	return mailqueue.Observer{
 		Queued:       func() { c.Queued.Add(1) },
-		Sent:         func() { c.Sent.Add(1) },
+		Replaced:     func() { c.Replaced.Add(1) },
+		Sent:         func(d time.Duration) { c.Sent.Add(1); c.SentAfter.Add(int64(d)) },
 		Retried:      func() { c.Retried.Add(1) },
 		DeadLettered: func() { c.DeadLettered.Add(1) },
 		Dropped:      func() { c.Dropped.Add(1) },
@@ -146,6 +150,8 @@ func TestDelivery(t *testing.T, open OpenStore) {
 	t.Run("LastAttemptIsDeadLettered", func(t *testing.T) { testLastAttempt(t, open(t)) })
 	t.Run("ExpiredMailIsDropped", func(t *testing.T) { testExpired(t, open(t)) })
 	t.Run("PayloadIsSealed", func(t *testing.T) { testSealed(t, open(t)) })
+	t.Run("ResendReplacesTheQueuedMail", func(t *testing.T) { testResendReplaces(t, open(t)) })
+	t.Run("BurstIsDeliveredWhole", func(t *testing.T) { testBurst(t, open(t)) })
 }
 
 func testRetriesKeepMessageID(t *testing.T, s mailqueue.Store) {
@@ -278,7 +284,66 @@ func testSealed(t *testing.T, s mailqueue.Store) {
 		if bytes.Contains(jobs[0].Payload, []byte(secret)) {
 			t.Fatalf("the stored payload shows %q", secret)
 		}
+		if strings.Contains(jobs[0].Key, secret) {
+			t.Fatalf("the stored key shows %q", secret)
+		}
 	}
+	if jobs[0].Key == "" {
+		t.Fatal("a login mail was queued without a key for its challenge")
+	}
+}
+
+// testResendReplaces queues a mail, then its resend (same challenge, new
+// code) before any worker runs: only the resend's mail is delivered.
+func testResendReplaces(t *testing.T, s mailqueue.Store) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	c := &Counters{}
+	q, err := mailqueue.New(s, mailqueue.Options{Key: Key, Domain: "latch.test", Observer: c.Observer(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := NewLoginMail("again@example.com")
+	MustSend(t, q, first)
+	resent := *first
+	resent.Code, resent.Link = "424242", first.Link+"-renewed"
+	MustSend(t, q, &resent)
+	other := NewLoginMail("other@example.com")
+	MustSend(t, q, other)
+	if c.Replaced.Load() != 1 {
+		t.Fatalf("%d mails replaced, want 1", c.Replaced.Load())
+	}
+	if st, err := q.Stats(context.Background()); err != nil || st.Queued != 2 {
+		t.Fatalf("Stats = %+v, %v; want 2 queued", st, err)
+	}
+	rig := StartRig(t, s, srv, QuickRetries)
+	CheckDelivered(t, srv.WaitMessages(t, 2, Wait), &resent, other)
+	Eventually(t, "an empty queue", func() bool { st, _ := rig.Queue.Stats(context.Background()); return st.Queued == 0 })
+	time.Sleep(50 * time.Millisecond)
+	if n := len(srv.Attempts()); n != 2 {
+		t.Fatalf("%d attempts, want 2 (the replaced mail is never sent)", n)
+	}
+}
+
+// testBurst queues many mails at once from many goroutines and checks
+// that each arrives exactly once, and that the worker timed them.
+func testBurst(t *testing.T, s mailqueue.Store) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	rig := StartRig(t, s, srv, QuickRetries)
+	const n = 300
+	mails := make([]*auth.LoginMail, n)
+	var wg sync.WaitGroup
+	for i := range mails {
+		mails[i] = NewLoginMail(fmt.Sprintf("crowd%d@example.com", i))
+		wg.Go(func() { MustSend(t, rig.Queue, mails[i]) })
+	}
+	wg.Wait()
+	CheckDelivered(t, srv.WaitMessages(t, n, Wait), mails...)
+	c := rig.Counters
+	Eventually(t, "every mail counted as sent", func() bool { return c.Sent.Load() == n })
+	if c.SentAfter.Load() <= 0 {
+		t.Fatal("no time to inbox was reported")
+	}
+	Eventually(t, "an empty queue", func() bool { st, _ := rig.Queue.Stats(context.Background()); return st.Queued == 0 })
 }
 
 // Reopen opens the same durable store again, as after a restart, and

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,10 @@ func TestStore(t *testing.T, open OpenStore) {
 	t.Run("Bury", func(t *testing.T) { testBury(t, open(t)) })
 	t.Run("DeadLettersAreCapped", func(t *testing.T) { testDeadLetterCap(t, open(t)) })
 	t.Run("ConcurrentClaimsShareNothing", func(t *testing.T) { testConcurrentClaims(t, open(t)) })
+	t.Run("SettleEndsManyClaimsAtOnce", func(t *testing.T) { testSettleMany(t, open(t)) })
+	t.Run("SettleRefusesUnknownOutcomes", func(t *testing.T) { testSettleChecks(t, open(t)) })
+	t.Run("EnqueueReplacesTheJobOfItsKey", func(t *testing.T) { testReplace(t, open(t)) })
+	t.Run("ReplacingAClaimedJobFencesTheClaim", func(t *testing.T) { testReplaceClaimed(t, open(t)) })
 }
 
 // NewJob returns a job due at due with a random ID and payload.
@@ -46,10 +51,42 @@ func NewJob(t testing.TB, due time.Time) *mailqueue.Job {
 func mustEnqueue(t *testing.T, s mailqueue.Store, jobs ...*mailqueue.Job) {
 	t.Helper()
 	for _, j := range jobs {
-		if err := s.Enqueue(context.Background(), j); err != nil {
+		if _, err := s.Enqueue(context.Background(), j); err != nil {
 			t.Fatalf("Enqueue: %v", err)
 		}
 	}
+}
+
+// mustReplace enqueues j and checks whether it replaced a job.
+func mustReplace(t *testing.T, s mailqueue.Store, j *mailqueue.Job, want bool) {
+	t.Helper()
+	replaced, err := s.Enqueue(context.Background(), j)
+	if err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	if replaced != want {
+		t.Fatalf("Enqueue of %s (key %q) replaced = %v, want %v", j.ID, j.Key, replaced, want)
+	}
+}
+
+// settle ends one claim and returns its error: the store's, or ErrLeaseLost.
+func settle(s mailqueue.Store, j *mailqueue.Job, o mailqueue.Outcome, at time.Time) error {
+	lost, err := s.Settle(context.Background(), []mailqueue.Settlement{{Job: j, Outcome: o, At: at}})
+	if err != nil {
+		return err
+	}
+	if len(lost) != 1 {
+		return fmt.Errorf("settle returned %d results for one settlement", len(lost))
+	}
+	return lost[0]
+}
+
+func ack(s mailqueue.Store, j *mailqueue.Job) error { return settle(s, j, mailqueue.Ack, time.Time{}) }
+func retry(s mailqueue.Store, j *mailqueue.Job) error {
+	return settle(s, j, mailqueue.Retry, time.Time{})
+}
+func bury(s mailqueue.Store, j *mailqueue.Job, at time.Time) error {
+	return settle(s, j, mailqueue.Bury, at)
 }
 
 func mustClaim(t *testing.T, s mailqueue.Store, now time.Time, lease time.Duration, n int) []*mailqueue.Job {
@@ -81,7 +118,6 @@ func ids(jobs []*mailqueue.Job) []string {
 }
 
 func testEnqueueClaimAck(t *testing.T, s mailqueue.Store) {
-	ctx := context.Background()
 	mustStats(t, s, mailqueue.Stats{})
 	j := NewJob(t, Epoch)
 	mustEnqueue(t, s, j)
@@ -100,14 +136,14 @@ func testEnqueueClaimAck(t *testing.T, s mailqueue.Store) {
 	if !c.Due.Equal(Epoch.Add(time.Minute)) {
 		t.Fatalf("claimed job due %v, want the lease's end %v", c.Due, Epoch.Add(time.Minute))
 	}
-	if err := s.Ack(ctx, c); err != nil {
+	if err := ack(s, c); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
 	mustStats(t, s, mailqueue.Stats{})
 	if got := mustClaim(t, s, Epoch.Add(time.Hour), time.Minute, 10); len(got) != 0 {
 		t.Fatalf("claimed %v after Ack", ids(got))
 	}
-	if err := s.Ack(ctx, c); !errors.Is(err, mailqueue.ErrLeaseLost) {
+	if err := ack(s, c); !errors.Is(err, mailqueue.ErrLeaseLost) {
 		t.Fatalf("second Ack: %v, want ErrLeaseLost", err)
 	}
 }
@@ -147,41 +183,39 @@ func testLease(t *testing.T, s mailqueue.Store) {
 }
 
 func testFence(t *testing.T, s mailqueue.Store) {
-	ctx := context.Background()
 	j := NewJob(t, Epoch)
 	mustEnqueue(t, s, j)
 	stale := mustClaim(t, s, Epoch, time.Second, 1)[0]
 	current := mustClaim(t, s, Epoch.Add(time.Second), time.Minute, 1)[0]
 	stale.Due = Epoch.Add(time.Hour)
 	for name, op := range map[string]func() error{
-		"Ack":   func() error { return s.Ack(ctx, stale) },
-		"Retry": func() error { return s.Retry(ctx, stale) },
-		"Bury":  func() error { return s.Bury(ctx, stale, Epoch) },
+		"Ack":   func() error { return ack(s, stale) },
+		"Retry": func() error { return retry(s, stale) },
+		"Bury":  func() error { return bury(s, stale, Epoch) },
 	} {
 		if err := op(); !errors.Is(err, mailqueue.ErrLeaseLost) {
 			t.Fatalf("%s with a stale claim: %v, want ErrLeaseLost", name, err)
 		}
 	}
 	mustStats(t, s, mailqueue.Stats{Queued: 1})
-	if err := s.Ack(ctx, current); err != nil {
+	if err := ack(s, current); err != nil {
 		t.Fatalf("Ack with the current claim: %v", err)
 	}
 	unknown := NewJob(t, Epoch)
 	unknown.Attempts = 1
-	if err := s.Retry(ctx, unknown); !errors.Is(err, mailqueue.ErrLeaseLost) {
+	if err := retry(s, unknown); !errors.Is(err, mailqueue.ErrLeaseLost) {
 		t.Fatalf("Retry of an unknown job: %v, want ErrLeaseLost", err)
 	}
 	mustStats(t, s, mailqueue.Stats{})
 }
 
 func testRetry(t *testing.T, s mailqueue.Store) {
-	ctx := context.Background()
 	j := NewJob(t, Epoch)
 	mustEnqueue(t, s, j)
 	c := mustClaim(t, s, Epoch, time.Minute, 1)[0]
 	c.Due = Epoch.Add(3 * time.Second)
 	c.LastError = "451 4.3.0 try again"
-	if err := s.Retry(ctx, c); err != nil {
+	if err := retry(s, c); err != nil {
 		t.Fatalf("Retry: %v", err)
 	}
 	if got := mustClaim(t, s, Epoch.Add(2999*time.Millisecond), time.Minute, 1); len(got) != 0 {
@@ -200,7 +234,7 @@ func testBury(t *testing.T, s mailqueue.Store) {
 	c := mustClaim(t, s, Epoch, time.Minute, 1)[0]
 	c.LastError = "550 5.1.1 no such user"
 	at := Epoch.Add(2 * time.Second)
-	if err := s.Bury(ctx, c, at); err != nil {
+	if err := bury(s, c, at); err != nil {
 		t.Fatalf("Bury: %v", err)
 	}
 	mustStats(t, s, mailqueue.Stats{Queued: 1, DeadLetters: 1})
@@ -224,13 +258,23 @@ func testDeadLetterCap(t *testing.T, s mailqueue.Store) {
 	for i := range jobs {
 		jobs[i] = NewJob(t, Epoch)
 	}
-	parallel(t, n, func(i int) error { return s.Enqueue(ctx, jobs[i]) })
+	parallel(t, n, func(i int) error { _, err := s.Enqueue(ctx, jobs[i]); return err })
 	claimed := mustClaim(t, s, Epoch, time.Minute, n)
 	if len(claimed) != n {
 		t.Fatalf("claimed %d, want %d", len(claimed), n)
 	}
-	// Bury in the order of the claim, one millisecond apart.
-	parallel(t, n, func(i int) error { return s.Bury(ctx, claimed[i], Epoch.Add(time.Duration(i)*time.Millisecond)) })
+	// Bury in the order of the claim, one millisecond apart, some one by
+	// one and the rest in settlements of 100.
+	parallel(t, 100, func(i int) error { return bury(s, claimed[i], Epoch.Add(time.Duration(i)*time.Millisecond)) })
+	for from := 100; from < n; from += 100 {
+		var ss []mailqueue.Settlement
+		for i := from; i < min(from+100, n); i++ {
+			ss = append(ss, mailqueue.Settlement{Job: claimed[i], Outcome: mailqueue.Bury, At: Epoch.Add(time.Duration(i) * time.Millisecond)})
+		}
+		if lost, err := s.Settle(ctx, ss); err != nil || slices.ContainsFunc(lost, func(e error) bool { return e != nil }) {
+			t.Fatalf("Settle: %v, %v", lost, err)
+		}
+	}
 	mustStats(t, s, mailqueue.Stats{DeadLetters: mailqueue.MaxDeadLetters})
 	dead, err := s.DeadLetters(ctx, n)
 	if err != nil {
@@ -277,6 +321,137 @@ func testConcurrentClaims(t *testing.T, s mailqueue.Store) {
 			t.Fatalf("job %s claimed %d times under one lease", id, n)
 		}
 	}
+}
+
+func testSettleMany(t *testing.T, s mailqueue.Store) {
+	ctx := context.Background()
+	var jobs []*mailqueue.Job
+	for i := range 6 {
+		jobs = append(jobs, NewJob(t, Epoch.Add(time.Duration(i)*time.Millisecond)))
+	}
+	mustEnqueue(t, s, jobs...)
+	stale := mustClaim(t, s, Epoch.Add(time.Second), time.Second, 1)[0] // jobs[0], lease ends at 2s
+	c := mustClaim(t, s, Epoch.Add(2*time.Second), 2*time.Hour, 10)
+	if len(c) != 6 || c[5].ID != jobs[0].ID || c[5].Attempts != 2 {
+		t.Fatalf("claimed %v, want all six, %s again last", ids(c), jobs[0].ID)
+	}
+	c[1].Due, c[1].LastError = Epoch.Add(time.Hour), "451 4.7.0 later"
+	c[2].LastError = "550 5.1.1 gone"
+	at := Epoch.Add(3 * time.Second)
+	lost, err := s.Settle(ctx, []mailqueue.Settlement{
+		{Job: stale, Outcome: mailqueue.Ack},  // fenced off by the second claim
+		{Job: c[0], Outcome: mailqueue.Ack},   // delivered
+		{Job: c[1], Outcome: mailqueue.Retry}, // again in an hour
+		{Job: c[2], Outcome: mailqueue.Bury, At: at},
+		{Job: c[3], Outcome: mailqueue.Ack},
+		{Job: c[3], Outcome: mailqueue.Ack}, // the same claim twice: already gone
+	})
+	if err != nil {
+		t.Fatalf("Settle: %v", err)
+	}
+	want := []error{mailqueue.ErrLeaseLost, nil, nil, nil, nil, mailqueue.ErrLeaseLost}
+	if len(lost) != len(want) {
+		t.Fatalf("Settle returned %d results, want %d", len(lost), len(want))
+	}
+	for i := range want {
+		if !errors.Is(lost[i], want[i]) || (want[i] == nil) != (lost[i] == nil) {
+			t.Fatalf("settlement %d: %v, want %v", i, lost[i], want[i])
+		}
+	}
+	// Left: c[1] (to retry), c[4] and c[5] (claimed).
+	mustStats(t, s, mailqueue.Stats{Queued: 3, DeadLetters: 1})
+	if dead, err := s.DeadLetters(ctx, 10); err != nil || len(dead) != 1 || dead[0].ID != c[2].ID || dead[0].LastError != c[2].LastError || dead[0].Attempts != 1 || !dead[0].At.Equal(at) {
+		t.Fatalf("DeadLetters = %+v, %v; want %s buried at %v", dead, err, c[2].ID, at)
+	}
+	if got := mustClaim(t, s, Epoch.Add(time.Hour-time.Millisecond), time.Minute, 10); len(got) != 0 {
+		t.Fatalf("claimed %v before the retry was due", ids(got))
+	}
+	got := mustClaim(t, s, Epoch.Add(time.Hour), time.Minute, 10)
+	if len(got) != 1 || got[0].ID != c[1].ID || got[0].LastError != c[1].LastError || got[0].Attempts != 2 {
+		t.Fatalf("claimed %+v an hour later, want only the retried %s with its last error", got, c[1].ID)
+	}
+	if got := mustClaim(t, s, Epoch.Add(3*time.Hour), time.Minute, 10); len(got) != 3 {
+		t.Fatalf("claimed %v after the leases, want the three left", ids(got))
+	}
+	if lost, err := s.Settle(ctx, nil); err != nil || len(lost) != 0 {
+		t.Fatalf("Settle(nil) = %v, %v", lost, err)
+	}
+}
+
+func testSettleChecks(t *testing.T, s mailqueue.Store) {
+	mustEnqueue(t, s, NewJob(t, Epoch), NewJob(t, Epoch))
+	c := mustClaim(t, s, Epoch, time.Minute, 2)
+	_, err := s.Settle(context.Background(), []mailqueue.Settlement{{Job: c[0], Outcome: mailqueue.Ack}, {Job: c[1], Outcome: 99}})
+	if err == nil {
+		t.Fatal("Settle accepted an unknown outcome")
+	}
+	mustStats(t, s, mailqueue.Stats{Queued: 2}) // the valid Ack beside it was not applied
+	if _, err := s.Settle(context.Background(), []mailqueue.Settlement{{Outcome: mailqueue.Ack}}); err == nil {
+		t.Fatal("Settle accepted a settlement without a job")
+	}
+}
+
+// keyed returns a job due at due under key.
+func keyed(t *testing.T, due time.Time, key string) *mailqueue.Job {
+	j := NewJob(t, due)
+	j.Key = key
+	return j
+}
+
+func testReplace(t *testing.T, s mailqueue.Store) {
+	first, other := keyed(t, Epoch, "challenge-a"), keyed(t, Epoch, "challenge-b")
+	mustReplace(t, s, first, false)
+	mustReplace(t, s, other, false)
+	mustReplace(t, s, NewJob(t, Epoch), false) // no key: replaces nothing
+	second := keyed(t, Epoch.Add(time.Second), "challenge-a")
+	mustReplace(t, s, second, true)
+	mustStats(t, s, mailqueue.Stats{Queued: 3})
+	got := mustClaim(t, s, Epoch.Add(time.Minute), time.Minute, 10)
+	if len(got) != 3 || slices.Contains(ids(got), first.ID) || !slices.Contains(ids(got), second.ID) {
+		t.Fatalf("claimed %v, want the replacement %s and not %s", ids(got), second.ID, first.ID)
+	}
+	for _, j := range got {
+		if j.ID == second.ID && (j.Key != second.Key || !bytes.Equal(j.Payload, second.Payload)) {
+			t.Fatalf("claimed %+v, want the key %q and payload kept", j, second.Key)
+		}
+	}
+	// Once the keyed job is delivered its key is free: the next mail of
+	// the same key replaces nothing.
+	for _, j := range got {
+		if err := ack(s, j); err != nil {
+			t.Fatalf("Ack: %v", err)
+		}
+	}
+	mustReplace(t, s, keyed(t, Epoch, "challenge-a"), false)
+	// A job waiting for its retry is still queued, and is replaced.
+	c := mustClaim(t, s, Epoch.Add(time.Minute), time.Minute, 1)[0]
+	c.Due = Epoch.Add(time.Hour)
+	if err := retry(s, c); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	mustReplace(t, s, keyed(t, Epoch, "challenge-a"), true)
+	mustStats(t, s, mailqueue.Stats{Queued: 1})
+}
+
+func testReplaceClaimed(t *testing.T, s mailqueue.Store) {
+	old := keyed(t, Epoch, "challenge-c")
+	mustEnqueue(t, s, old)
+	c := mustClaim(t, s, Epoch, time.Minute, 1)[0]
+	renewed := keyed(t, Epoch.Add(time.Second), "challenge-c")
+	mustReplace(t, s, renewed, true)
+	if err := retry(s, c); !errors.Is(err, mailqueue.ErrLeaseLost) {
+		t.Fatalf("Retry of the replaced job's claim: %v, want ErrLeaseLost", err)
+	}
+	mustStats(t, s, mailqueue.Stats{Queued: 1})
+	got := mustClaim(t, s, Epoch.Add(time.Hour), time.Minute, 10)
+	if len(got) != 1 || got[0].ID != renewed.ID {
+		t.Fatalf("claimed %v, want only the renewed %s", ids(got), renewed.ID)
+	}
+	// The fenced claim's key cleanup must not free the renewed job's key.
+	if err := ack(s, c); !errors.Is(err, mailqueue.ErrLeaseLost) {
+		t.Fatalf("Ack of the replaced job's claim: %v", err)
+	}
+	mustReplace(t, s, keyed(t, Epoch, "challenge-c"), true)
 }
 
 // parallel runs f(0..n-1) on a few goroutines and fails on the first error.
