@@ -21,7 +21,7 @@ func TestOtherLanguagesVerifyALatchToken(t *testing.T) {
 	if nodeErr != nil && python == "" {
 		t.Skip("neither node with compat/jwt-node's npm dependencies (npm ci there; .ci/run does) nor python3 with PyJWT is here")
 	}
-	const base = "http://login.example.test"
+	const base = "http://localhost:1" // a fixed issuer on loopback, where the dev outbox exists
 	l := startLatch(t, testEnv(t.TempDir(), "BASE_URL", base, "JWT_AUDIENCE", "https://api.example.test"))
 	c := newBrowser(t, l.base)
 	userID := mustSignIn(t, c, "ada@example.com")

@@ -179,6 +179,7 @@ func TestComposeFile(t *testing.T) {
 	env := latch.env(t)
 	for k, want := range map[string]string{
 		"APP_ENV":   "development",
+		"HOST":      "0.0.0.0",
 		"REDIS_URL": "redis://redis:6379/0",
 		"SMTP_URL":  "smtp://mailpit:1025",
 		"BASE_URL":  "http://localhost:3000",

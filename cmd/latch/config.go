@@ -28,7 +28,7 @@ import (
 // (go test ./cmd/latch -run TestConfigReference -update).
 type Config struct {
 	AppEnv  string `env:"APP_ENV" default:"development" help:"development, production or test. Production refuses unsafe settings."`
-	Host    string `env:"HOST" default:"" help:"Address to listen on; empty means every interface."`
+	Host    string `env:"HOST" default:"" help:"Address to listen on. Empty: loopback only (127.0.0.1 and ::1) outside production, every interface in production. localhost means both loopback addresses; 0.0.0.0 or :: every interface."`
 	Port    int    `env:"PORT" default:"3000" help:"TCP port to listen on (0 picks a free one)."`
 	BaseURL string `env:"BASE_URL" default:"http://localhost:PORT" help:"Public URL of this server; magic links point here. Required in production, where it must be https unless localhost."`
 	AppURL  string `env:"APP_URL" default:"/" help:"Where people land after signing in: a path here or a URL on REDIRECT_ALLOWLIST."`
@@ -47,7 +47,7 @@ type Config struct {
 	RedisPoolSize         int           `env:"REDIS_POOL_SIZE" default:"0" help:"Connections per Redis node; 0 means 10 per CPU."`
 	RedisTimeout          time.Duration `env:"REDIS_TIMEOUT" default:"1s" help:"Read and write timeout of one Redis command."`
 
-	SMTPURL          string `env:"SMTP_URL" secret:"true" help:"SMTP server: smtp://user:pass@host:587 (upgraded with STARTTLS when the server offers it; add ?starttls=required to refuse a plain connection) or smtps://host:465 (TLS from the start). Empty in development: mail goes to the dev outbox."`
+	SMTPURL          string `env:"SMTP_URL" secret:"true" help:"SMTP server: smtp://user:pass@host:587 (upgraded with STARTTLS) or smtps://host:465 (TLS from the start). In production STARTTLS is required unless the URL says ?starttls=opportunistic (TLS when offered) or ?starttls=none; elsewhere it is opportunistic unless ?starttls=required. Empty: mail goes to the dev outbox, which exists only outside production with a loopback BASE_URL."`
 	MailFrom         string `env:"MAIL_FROM" default:"Latch <no-reply@localhost>" help:"From address of login emails, with an optional display name."`
 	MailTemplatesDir string `env:"MAIL_TEMPLATES_DIR" default:"" help:"Directory of email templates that replace the embedded ones."`
 
@@ -77,6 +77,8 @@ type Config struct {
 	RateLimitMax          int           `env:"RATE_LIMIT_MAX" default:"60" help:"Requests per client IP per window on /api (health probes and the login page's status polls excluded); 0 turns it off."`
 	RateLimitAuthIPMax    int           `env:"RATE_LIMIT_AUTH_IP_MAX" default:"30" help:"Requests per client IP per window that send mail or check a code or link (all faces); 0 turns it off."`
 	RateLimitAuthEmailMax int           `env:"RATE_LIMIT_AUTH_EMAIL_MAX" default:"2" help:"Sign-in emails (sends and resends) per address per window."`
+	RateLimitAPIClientMax int           `env:"RATE_LIMIT_API_CLIENT_MAX" default:"1000" help:"Provider API calls (REST, gRPC, Connect) per API client per window; 0 turns it off."`
+	RateLimitAPIIPMax     int           `env:"RATE_LIMIT_API_IP_MAX" default:"2000" help:"Provider API calls, token requests included, per client IP per window; 0 (or RATE_LIMIT_AUTH_IP_MAX=0) turns it off."`
 
 	AppName        string `env:"APP_NAME" default:"Latch" help:"Name shown on the login page and in emails."`
 	AppAccentColor string `env:"APP_ACCENT_COLOR" default:"#4f46e5" help:"Accent color (#rgb or #rrggbb) of the page and emails."`
@@ -93,7 +95,8 @@ type Config struct {
 	JWTTTL             time.Duration `env:"JWT_TTL" default:"10m" help:"Lifetime of the access tokens of POST /api/auth/token (1m–24h)."`
 	JWTAudience        string        `env:"JWT_AUDIENCE" default:"" help:"aud of access tokens, which APIs check; empty means BASE_URL."`
 
-	MetricsAddr     string        `env:"METRICS_ADDR" default:"" help:"Serve /metrics on this separate address instead of the main port."`
+	MetricsAddr     string        `env:"METRICS_ADDR" default:"" help:"Serve /metrics on this separate address instead of the main port. Empty: the main port in development; 127.0.0.1:9090 in production unless METRICS_TOKEN is set."`
+	MetricsToken    string        `env:"METRICS_TOKEN" secret:"true" help:"Bearer token that /metrics requires (Authorization: Bearer …), on the main port or METRICS_ADDR; at least 16 characters. In production it keeps /metrics on the main port."`
 	PprofAddr       string        `env:"PPROF_ADDR" default:"" help:"Serve net/http/pprof on this address (loopback only); empty turns it off."`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" default:"15s" help:"How long SIGTERM waits for requests in flight."`
 
@@ -102,6 +105,9 @@ type Config struct {
 	trustedProxies []netip.Prefix
 	passwordless   auth.PasswordlessType
 	signup         auth.SignupMode
+	// devOutbox: mail is captured by the dev outbox and served at
+	// /dev/outbox (no SMTP_URL, not production, a loopback BASE_URL).
+	devOutbox bool
 }
 
 func (c *Config) production() bool { return c.AppEnv == "production" }
@@ -224,15 +230,17 @@ func (c *Config) validate() []error {
 	}
 	if c.production() {
 		if c.SessionSecret == "" {
-			bad("SESSION_SECRET: required in production")
+			bad("SESSION_SECRET: required in production; %s", secretAdvice)
+		} else if why := weakSecret(c.SessionSecret); why != "" && len(c.SessionSecret) >= auth.MinSecretLength {
+			bad("SESSION_SECRET: refused in production because %s; %s", why, secretAdvice)
 		}
 		if c.BaseURL == "" {
 			bad("BASE_URL: required in production (magic links would point at this machine's address); set it to the public https URL")
 		}
-		// Only a pure upstream deployment sends no mail of its own.
-		if c.SMTPURL == "" && (c.ScalekitEnvironmentURL == "" || len(c.APIClients) > 0) {
-			bad("SMTP_URL: required in production (the dev outbox never runs there)")
-		}
+	}
+	c.validateMailSink(bad)
+	if c.production() {
+		c.validateHTTPS(bad)
 	}
 	for i, o := range c.CORSOrigins {
 		if o == "*" {
@@ -245,7 +253,7 @@ func (c *Config) validate() []error {
 		bad("ALLOWED_EMAIL_DOMAINS: not applied in upstream mode (SCALEKIT_*); the upstream provider decides who may sign in")
 	}
 	if c.SessionSecret != "" && len(c.SessionSecret) < auth.MinSecretLength {
-		bad("SESSION_SECRET: must be at least %d characters", auth.MinSecretLength)
+		bad("SESSION_SECRET: must be at least %d characters; %s", auth.MinSecretLength, secretAdvice)
 	}
 	if c.SessionSecretPrevious != "" && len(c.SessionSecretPrevious) < auth.MinSecretLength {
 		bad("SESSION_SECRET_PREVIOUS: must be at least %d characters", auth.MinSecretLength)
@@ -342,7 +350,7 @@ func (c *Config) validate() []error {
 		bad("REDIS_TIMEOUT and REDIS_POOL_SIZE: must be positive (pool size 0 means the default)")
 	}
 	if c.SMTPURL != "" {
-		if _, err := smtpmail.New(smtpmail.Options{URL: c.SMTPURL}); err != nil {
+		if _, err := smtpmail.New(smtpmail.Options{URL: c.SMTPURL, RequireTLS: c.production()}); err != nil {
 			bad("SMTP_URL: %v", err)
 		}
 	}
@@ -369,6 +377,14 @@ func (c *Config) validate() []error {
 	}
 	if c.SMTPTimeout <= 0 {
 		bad("SMTP_TIMEOUT: must be positive")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		bad("METRICS_TOKEN: must be at least 16 characters")
+	}
+	if c.MetricsAddr == "" && c.production() && c.MetricsToken == "" {
+		// Metrics tell who signs in how often and what fails: not for the
+		// public port of a production server unless a token guards them.
+		c.MetricsAddr = "127.0.0.1:9090"
 	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
@@ -399,6 +415,91 @@ func (c *Config) validate() []error {
 		}
 	}
 	return errs
+}
+
+// validateMailSink decides where mail goes without SMTP_URL. The dev
+// outbox shows every code and link to whoever opens it, so it exists only
+// outside production and only when BASE_URL is a loopback address (then
+// it also answers loopback peers only); APP_ENV=test is no way around
+// that. A server others can reach needs SMTP_URL, except a pure upstream
+// deployment, where the upstream provider sends the mail.
+func (c *Config) validateMailSink(bad func(string, ...any)) {
+	if c.SMTPURL != "" || (c.ScalekitEnvironmentURL != "" && len(c.APIClients) == 0) {
+		return
+	}
+	host := "localhost" // BASE_URL derived from the listener
+	if c.baseURL != nil {
+		host = c.baseURL.Hostname()
+	} else if c.Host != "" && c.Host != "localhost" && !unspecified(c.Host) {
+		host = c.Host
+	}
+	switch {
+	case c.production():
+		bad("SMTP_URL: required in production (the dev outbox never runs there)")
+	case !isLocalhost(host):
+		bad("SMTP_URL: required because BASE_URL's host %q is not a loopback address: the dev outbox would show sign-in codes to anyone who can reach this server. Set SMTP_URL, or keep BASE_URL on localhost for development", host)
+	default:
+		c.devOutbox = true
+	}
+}
+
+// validateHTTPS refuses, in production, the plain-http URLs that would
+// let a network attacker read or change what crosses them: CORS origins,
+// redirect targets and the upstream provider. Loopback hosts are allowed,
+// as for BASE_URL.
+func (c *Config) validateHTTPS(bad func(string, ...any)) {
+	plain := func(raw string) bool {
+		u, err := url.Parse(raw)
+		return err == nil && u.Scheme == "http" && !isLocalhost(u.Hostname())
+	}
+	for _, o := range c.CORSOrigins {
+		if plain(o) {
+			bad("CORS_ALLOWED_ORIGINS: %q: production needs https origins (http is allowed only for localhost)", o)
+		}
+	}
+	for _, o := range c.RedirectAllowlist {
+		if plain(o) {
+			bad("REDIRECT_ALLOWLIST: %q: production needs https origins (http is allowed only for localhost)", o)
+		}
+	}
+	if plain(c.AppURL) {
+		bad("APP_URL: %q: production needs a path or an https URL", c.AppURL)
+	}
+	if c.ScalekitEnvironmentURL != "" {
+		if u, err := url.Parse(c.ScalekitEnvironmentURL); err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLocalhost(u.Hostname()))) {
+			bad("SCALEKIT_ENVIRONMENT_URL: production needs an https URL (http is allowed only for localhost)")
+		}
+	}
+}
+
+// listenHosts are the addresses serve listens on: HOST, or by default
+// loopback only outside production (both 127.0.0.1 and ::1, since
+// browsers try either for localhost) and every interface in production.
+func (c *Config) listenHosts() []string {
+	switch {
+	case c.Host == "" && c.production():
+		return []string{""}
+	case c.Host == "" || c.Host == "localhost":
+		return []string{"127.0.0.1", "::1"}
+	}
+	return []string{c.Host}
+}
+
+// secretWarning is what development says about a weak SESSION_SECRET that
+// production would refuse.
+func (c *Config) secretWarning() string {
+	if c.production() || c.SessionSecret == "" {
+		return ""
+	}
+	if why := weakSecret(c.SessionSecret); why != "" {
+		return fmt.Sprintf("SESSION_SECRET would be refused in production: %s; %s", why, secretAdvice)
+	}
+	return ""
+}
+
+func unspecified(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsUnspecified()
 }
 
 func isLocalhost(host string) bool {

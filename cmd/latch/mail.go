@@ -33,13 +33,19 @@ func buildMail(cfg *Config, a *app, secret string, qs mailqueue.Store, m *metric
 		// Only development prints codes and links to the log, so that a
 		// person can click them; test runs keep logs free of secrets.
 		var outboxLog *slog.Logger
-		if cfg.AppEnv == "development" {
+		if cfg.AppEnv == "development" && cfg.devOutbox {
 			outboxLog = log
 		}
-		a.outbox = outbox.New(outboxLog, outbox.DefaultCapacity)
-		transport = a.outbox
+		ob := outbox.New(outboxLog, outbox.DefaultCapacity)
+		transport = ob
+		// Served only where validate allowed it; otherwise (a pure
+		// upstream deployment, where the engine sends nothing) it only
+		// holds what nobody reads.
+		if cfg.devOutbox {
+			a.outbox = ob
+		}
 	} else {
-		smtp, err := smtpmail.New(smtpmail.Options{URL: cfg.SMTPURL, Timeout: cfg.SMTPTimeout, MaxIdle: cfg.MailWorkers})
+		smtp, err := smtpmail.New(smtpmail.Options{URL: cfg.SMTPURL, Timeout: cfg.SMTPTimeout, MaxIdle: cfg.MailWorkers, RequireTLS: cfg.production()})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -38,7 +39,7 @@ func main() {
 	defer stop()
 	err := run(ctx, os.Args[1:], envWithDotenv(os.Getenv), os.Stdout)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "latch:", err)
+		writeFailure(os.Stderr, err)
 		var ex exitError
 		if errors.As(err, &ex) {
 			os.Exit(ex.code)
@@ -47,11 +48,37 @@ func main() {
 	}
 }
 
+// writeFailure tells why the program stops: "latch: …" in plain text, as
+// one JSON record when the log is JSON (json), or nothing when the log
+// already says it (logged).
+func writeFailure(w io.Writer, err error) {
+	var ex exitError
+	switch isExit := errors.As(err, &ex); {
+	case isExit && ex.logged:
+	case isExit && ex.json:
+		lines := strings.Split(err.Error(), "\n")
+		args := []any{}
+		if len(lines) > 1 {
+			problems := make([]string, 0, len(lines)-1)
+			for _, l := range lines[1:] {
+				problems = append(problems, strings.TrimPrefix(strings.TrimSpace(l), "- "))
+			}
+			args = append(args, "problems", problems)
+		}
+		slog.New(slog.NewJSONHandler(w, nil)).Error("latch: "+strings.TrimSuffix(lines[0], ":"), args...)
+	default:
+		fmt.Fprintln(w, "latch:", err)
+	}
+}
+
 // exitError carries a process exit code (2 for a bad configuration or
-// command line).
+// command line). logged says the failure is already in the log, so main
+// adds nothing; json that main reports it as a JSON record (LOG_FORMAT=json).
 type exitError struct {
-	code int
-	err  error
+	code   int
+	err    error
+	logged bool
+	json   bool
 }
 
 func (e exitError) Error() string { return e.err.Error() }

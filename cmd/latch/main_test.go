@@ -76,7 +76,7 @@ func startLatch(t *testing.T, env map[string]string) *latch {
 		for sc.Scan() {
 			line := sc.Text()
 			l.out.Write([]byte(line + "\n"))
-			if a, ok := strings.CutPrefix(line, "latch: listening on "); ok {
+			if a, ok := listeningOn(line); ok {
 				addr <- a
 			}
 		}
@@ -94,6 +94,22 @@ func startLatch(t *testing.T, env map[string]string) *latch {
 	t.Cleanup(func() { l.stop() })
 	return l
 }
+
+// listeningOn finds the main listener's URL in a line of output, plain
+// ("latch: listening on http://…") or JSON (LOG_FORMAT=json).
+func listeningOn(line string) (string, bool) {
+	if a, ok := strings.CutPrefix(line, "latch: listening on "); ok {
+		return a, true
+	}
+	var rec struct{ Msg, URL string }
+	if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "latch: listening on" && rec.URL != "" {
+		return rec.URL, true
+	}
+	return "", false
+}
+
+// strongSecret is a SESSION_SECRET that production accepts.
+const strongSecret = "q3Z0x1mJr8Jm9wqz0hB2s5u1fGvKc7yD4nL6eT8pR0A="
 
 // log returns everything the program has written so far.
 func (l *latch) log() string { return l.out.String() }
@@ -293,7 +309,7 @@ func TestBadConfigurationListsEveryProblem(t *testing.T) {
 
 func TestProductionNeedsBaseURL(t *testing.T) {
 	env := map[string]string{
-		"APP_ENV": "production", "SESSION_SECRET": strings.Repeat("s", 40), "SMTP_URL": "smtps://mail.example.com:465",
+		"APP_ENV": "production", "SESSION_SECRET": strongSecret, "SMTP_URL": "smtps://mail.example.com:465",
 	}
 	_, err := loadConfig(func(k string) string { return env[k] })
 	if err == nil || !strings.Contains(err.Error(), "BASE_URL: required in production") {
@@ -317,7 +333,7 @@ func TestRefusedCombinations(t *testing.T) {
 		{"mail concurrency bound below its start", "MAIL_CONCURRENCY_MAX", map[string]string{
 			"MAIL_WORKERS": "16", "MAIL_CONCURRENCY_MAX": "8"}},
 		{"provider API in production without SMTP", "SMTP_URL", map[string]string{
-			"APP_ENV": "production", "SESSION_SECRET": strings.Repeat("s", 40), "BASE_URL": "https://l.example.com",
+			"APP_ENV": "production", "SESSION_SECRET": strongSecret, "BASE_URL": "https://l.example.com",
 			"API_CLIENTS": "app:0123456789abcdef0123", "SCALEKIT_ENVIRONMENT_URL": "https://up.example.com",
 			"SCALEKIT_CLIENT_ID": "id", "SCALEKIT_CLIENT_SECRET": "secret-secret-secret"}},
 	} {

@@ -2,12 +2,11 @@ package main
 
 import (
 	"net/http"
-	"strings"
 	"testing"
 )
 
 func TestDevOutboxAbsentInProduction(t *testing.T) {
-	env := testEnv(t.TempDir(), "APP_ENV", "production", "SESSION_SECRET", strings.Repeat("s", 40),
+	env := testEnv(t.TempDir(), "APP_ENV", "production", "SESSION_SECRET", strongSecret, "METRICS_ADDR", "127.0.0.1:0",
 		"SMTP_URL", "smtp://127.0.0.1:1", "BASE_URL", "http://localhost:3000")
 	l := startLatch(t, env)
 	c := newBrowser(t, l.base)

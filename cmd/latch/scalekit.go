@@ -9,6 +9,7 @@ import (
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/scalekit"
 	"github.com/latch-auth/latch/internal/vault"
+	"github.com/latch-auth/latch/internal/web"
 )
 
 // upstreamClient returns the upstream provider of SCALEKIT_ENVIRONMENT_URL,
@@ -39,9 +40,9 @@ func upstreamClient(cfg *Config, log *slog.Logger) (*scalekit.Client, error) {
 
 // providerAPI returns the routes of the Scalekit-compatible provider API
 // (/oauth/token, /api/v1/passwordless, gRPC/Connect) over the engine, or
-// nil without API_CLIENTS. Its bearer tokens are signed with a random key
-// of the vault.
-func providerAPI(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, log *slog.Logger) (func(*http.ServeMux), error) {
+// nil without API_CLIENTS, each behind its rate limits. Its bearer tokens
+// are signed with a random key of the vault.
+func providerAPI(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, log *slog.Logger) (func(*http.ServeMux, web.RouteLimits), error) {
 	if len(cfg.APIClients) == 0 {
 		return nil, nil
 	}
@@ -55,6 +56,14 @@ func providerAPI(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, 
 	if err != nil {
 		return nil, fmt.Errorf("API_CLIENTS: %w", err)
 	}
+	perIP := cfg.RateLimitAPIIPMax
+	if cfg.RateLimitAuthIPMax == 0 {
+		// RATE_LIMIT_AUTH_IP_MAX=0 turns off every per-IP limit on what
+		// sends mail or judges a secret: these routes do both.
+		perIP = 0
+	}
 	log.Info("latch: provider API mounted", "clients", len(cfg.APIClients))
-	return p.Mount, nil
+	return func(mux *http.ServeMux, limits web.RouteLimits) {
+		p.Mount(mux, scalekit.Limits{Limiter: limits, PerClient: cfg.RateLimitAPIClientMax, PerIP: perIP})
+	}, nil
 }

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/latch-auth/latch/internal/audit"
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/boltstore"
@@ -42,24 +44,52 @@ import (
 func goVersion() string { return runtime.Version() }
 
 // serve loads the configuration, wires the parts and serves until ctx ends.
-func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) (err error) {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
-		// main prints this to stderr, one problem a line.
-		return exitError{code: 2, err: configError(err)}
+		// main prints this to stderr, one problem a line, or as one JSON
+		// record when the log is JSON.
+		return exitError{code: 2, err: configError(err), json: logFormat(cfg) == "json"}
 	}
 	logOut := newLogBuffer(stdout)
 	defer logOut.Close()
 	log := newLogger(cfg, logOut)
 	warnUnknownSettings(log, environmentNames())
-
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	if logFormat(cfg) == "json" {
+		// main prints a failure as plain text; here it is one more record.
+		defer func() {
+			if err != nil {
+				log.Error("latch: stopped", "err", err)
+				err = exitError{code: 1, err: err, logged: true}
+			}
+		}()
 	}
-	defer ln.Close()
+	if cfg.RedisURL != "" {
+		// go-redis prints its own lines (dial failures during an outage);
+		// they go through slog like every other line.
+		redis.SetLogger(redisLogger{log: log})
+	}
+	if w := cfg.secretWarning(); w != "" {
+		log.Warn("latch: " + w)
+	}
+	// say is for the lines a person at the terminal reads, whatever
+	// LOG_LEVEL: plain text, or a record when the log is JSON, so that
+	// every line stays JSON.
+	say := func(text, msg string, args ...any) {
+		if logFormat(cfg) == "json" {
+			slog.New(slog.NewJSONHandler(logOut, nil)).Info(msg, args...)
+			return
+		}
+		fmt.Fprintln(logOut, text)
+	}
+
+	lns, err := listen(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeAll(lns)
 	if cfg.baseURL == nil {
-		cfg.baseURL = &url.URL{Scheme: "http", Host: publicHost(ln.Addr())}
+		cfg.baseURL = &url.URL{Scheme: "http", Host: publicHost(cfg, lns[0].Addr())}
 	}
 
 	app, err := build(ctx, cfg, log, stdout)
@@ -68,53 +98,64 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}
 	defer app.close()
 
-	srv := &http.Server{
-		Handler:           app.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true) // gRPC clients of the provider API speak h2c
-
+	srv := newServer(app.handler, app.h2c, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	side, err := sideServers(cfg, app, srv.ErrorLog)
 	if err != nil {
 		return err
 	}
-	// SIGHUP re-reads the files that may change while Latch runs.
+	for _, ss := range side {
+		say(fmt.Sprintf("latch: %s on http://%s%s", ss.name, ss.ln.Addr(), ss.path), "latch: "+ss.name+" listening", "url", "http://"+ss.ln.Addr().String()+ss.path)
+	}
+	log.Info("latch: listening", "addr", lns[0].Addr().String(), "baseUrl", cfg.baseURL.String(), "env", cfg.AppEnv, "store", app.storeName)
+	for _, ln := range lns {
+		say("latch: listening on http://"+ln.Addr().String(), "latch: listening on", "url", "http://"+ln.Addr().String())
+	}
+	if b := banner(cfg, app); b != "" {
+		say("latch: "+b, "latch: "+b)
+	}
+	return serveUntil(ctx, log, cfg.ShutdownTimeout, srv, lns, side, app.reload)
+}
+
+// serveUntil serves srv on lns, and the side servers, until ctx ends (a
+// graceful shutdown, bounded by timeout) or one of them fails. Either way
+// every server is stopped and every listener closed when it returns.
+// SIGHUP calls reload (re-reading the files that may change while Latch
+// runs), when there is one.
+func serveUntil(ctx context.Context, log *slog.Logger, timeout time.Duration, srv *http.Server, lns []net.Listener, side []sideServer, reload func()) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	errc := make(chan error, 1+len(side))
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(lns)+len(side))
+	for _, ln := range lns {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	for _, ss := range side {
 		go func() { errc <- ss.srv.Serve(ss.ln) }()
-		fmt.Fprintf(stdout, "latch: %s on http://%s%s\n", ss.name, ss.ln.Addr(), ss.path)
 	}
-	log.Info("latch: listening", "addr", ln.Addr().String(), "baseUrl", cfg.baseURL.String(), "env", cfg.AppEnv, "store", app.storeName)
-	fmt.Fprintf(stdout, "latch: listening on http://%s\n", ln.Addr())
-	if app.outbox != nil {
-		fmt.Fprintf(stdout, "latch: development mode: sign in at %s/login; mail goes to %s/dev/outbox\n", cfg.baseURL, cfg.baseURL)
-	}
-
 	for done := false; !done; {
 		select {
 		case err := <-errc:
+			// A Serve that has not yet started would close its listener
+			// only once it does: close them all here.
+			srv.Close()
+			closeAll(lns)
+			for _, ss := range side {
+				ss.srv.Close()
+				ss.ln.Close()
+			}
 			return fmt.Errorf("serve: %w", err)
 		case <-hup:
-			app.reload()
+			if reload != nil {
+				reload()
+			}
 		case <-ctx.Done():
 			done = true
 		}
 	}
-	log.Info("latch: shutting down", "timeout", cfg.ShutdownTimeout.String())
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	log.Info("latch: shutting down", "timeout", timeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
+	err := srv.Shutdown(shutdownCtx)
 	// The side servers stop last, so scrapes see the drain.
 	for _, ss := range side {
 		ss.srv.Shutdown(shutdownCtx)
@@ -149,6 +190,88 @@ func warnUnknownSettings(log *slog.Logger, names []string) {
 	}
 }
 
+// banner is the line that tells a person where to sign in and where the
+// mail goes, or "" when there is nothing to add to the log.
+func banner(cfg *Config, app *app) string {
+	switch {
+	case app.outbox != nil:
+		return fmt.Sprintf("development mode: sign in at %s/login; mail goes to %s/dev/outbox", cfg.baseURL, cfg.baseURL)
+	case cfg.production():
+		return ""
+	case cfg.SMTPURL == "":
+		return fmt.Sprintf("development mode: sign in at %s/login; the upstream provider sends the mail", cfg.baseURL)
+	}
+	return fmt.Sprintf("development mode: sign in at %s/login; mail goes out through SMTP_URL", cfg.baseURL)
+}
+
+// listen opens the main listeners: one per address of cfg.listenHosts.
+// Every address after the first takes the first one's port (so PORT=0
+// gives one port), and may be missing, as ::1 is on a host without IPv6.
+func listen(cfg *Config, log *slog.Logger) ([]net.Listener, error) {
+	hosts := cfg.listenHosts()
+	first, err := net.Listen("tcp", net.JoinHostPort(hosts[0], strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	lns := []net.Listener{first}
+	port := strconv.Itoa(first.Addr().(*net.TCPAddr).Port)
+	for _, h := range hosts[1:] {
+		ln, err := net.Listen("tcp", net.JoinHostPort(h, port))
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// Browsers may try this address first for localhost.
+			log.Warn("latch: another program listens on this address; localhost may reach it instead of Latch", "addr", net.JoinHostPort(h, port))
+			continue
+		}
+		if err != nil {
+			log.Debug("latch: not listening on an address (no IPv6?)", "host", h, "err", err)
+			continue
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+// idleTimeout is how long a connection may sit unused. h2cIdleTimeout
+// replaces it when cleartext HTTP/2 is on: Go's HTTP/2 server counts
+// idleness from the connection's first byte, where HTTP/1 gives a client
+// only ReadHeaderTimeout to start a request, so an idle h2c connection
+// would otherwise be held for the whole idleTimeout (and a second).
+const (
+	idleTimeout    = 120 * time.Second
+	h2cIdleTimeout = 15 * time.Second
+)
+
+// newServer is the main http.Server. HTTP/2 without TLS (h2c) is on only
+// when h2c is, that is when the provider API is mounted: its gRPC clients
+// need it, nothing else does.
+func newServer(h http.Handler, h2c bool, errorLog *stdlog.Logger) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errorLog,
+		Protocols:         new(http.Protocols),
+	}
+	srv.Protocols.SetHTTP1(true)
+	if h2c {
+		srv.Protocols.SetUnencryptedHTTP2(true)
+		srv.IdleTimeout = h2cIdleTimeout
+		// A peer that stops answering is dropped: a ping after 15 s of
+		// silence, closed 5 s later without a reply.
+		srv.HTTP2 = &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 5 * time.Second}
+	}
+	return srv
+}
+
 // sideServer is a listener beside the main one: metrics on METRICS_ADDR,
 // profiling on PPROF_ADDR.
 type sideServer struct {
@@ -177,7 +300,7 @@ func sideServers(cfg *Config, app *app, errorLog *stdlog.Logger) ([]sideServer, 
 	}
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", app.metrics.Handler())
+		mux.Handle("GET /metrics", app.metrics.GuardedHandler(cfg.MetricsToken))
 		if err := add("metrics", cfg.MetricsAddr, "/metrics", mux); err != nil {
 			return fail(err)
 		}
@@ -198,30 +321,36 @@ func sideServers(cfg *Config, app *app, errorLog *stdlog.Logger) ([]sideServer, 
 	return out, nil
 }
 
-// publicHost turns a listener address into a host for BASE_URL.
-func publicHost(a net.Addr) string {
+// publicHost turns the first listener's address into a host for
+// BASE_URL: localhost when serving every interface or, by default, both
+// loopback addresses; otherwise the address itself.
+func publicHost(cfg *Config, a net.Addr) string {
 	tcp, ok := a.(*net.TCPAddr)
 	if !ok {
 		return a.String()
 	}
-	if tcp.IP.IsUnspecified() {
+	if tcp.IP.IsUnspecified() || len(cfg.listenHosts()) > 1 {
 		return net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
 	}
 	return tcp.String()
+}
+
+// logFormat is LOG_FORMAT, or its default: json in production, else text.
+func logFormat(cfg *Config) string {
+	switch {
+	case cfg.LogFormat != "":
+		return cfg.LogFormat
+	case cfg.production():
+		return "json"
+	}
+	return "text"
 }
 
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
-	format := cfg.LogFormat
-	if format == "" {
-		format = "text"
-		if cfg.production() {
-			format = "json"
-		}
-	}
-	if format == "json" {
+	if logFormat(cfg) == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
@@ -229,7 +358,9 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 
 // app is the wired program.
 type app struct {
-	handler   http.Handler
+	handler http.Handler
+	// h2c: the provider API is mounted, so cleartext HTTP/2 is served.
+	h2c       bool
 	outbox    *outbox.Outbox
 	metrics   *metrics.Metrics
 	storeName string
@@ -397,6 +528,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return fail(err)
 	}
+	a.h2c = mountProvider != nil
 	srv, err := web.New(web.Config{
 		Production:        cfg.production(),
 		BaseURL:           cfg.baseURL,
@@ -416,6 +548,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		CodeLength:        cfg.CodeLength,
 		PasswordlessType:  cfg.passwordless,
 		MetricsElsewhere:  cfg.MetricsAddr != "",
+		MetricsToken:      cfg.MetricsToken,
 	}, web.Deps{
 		Login:     svc,
 		Sessions:  svc,

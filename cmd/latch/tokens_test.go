@@ -105,7 +105,7 @@ func TestAccessTokensVerifyOfflineAndOnAPIMe(t *testing.T) {
 	dir := t.TempDir()
 	// A fixed BASE_URL (the issuer), so that a restart on another port is
 	// still the same issuer.
-	const base = "http://login.example.test"
+	const base = "http://localhost:1" // a fixed issuer on loopback, where the dev outbox exists
 	env := testEnv(dir, "CORS_ALLOWED_ORIGINS", "https://spa.example.com", "BASE_URL", base)
 	l := startLatch(t, env)
 	c := newBrowser(t, l.base)
@@ -293,9 +293,11 @@ func TestReplicasPublishOneKeySet(t *testing.T) {
 	url := testRedisURL(t)
 	prefix := randomPrefix()
 	t.Cleanup(func() { deleteKeys(t, url, prefix) })
-	// One public URL for both, as behind a load balancer: one issuer.
+	// One public URL for both, as behind a load balancer: one issuer. It
+	// stays on loopback, where the dev outbox (which the test reads codes
+	// from) may exist.
 	envA, envB := redisEnv(t, url, prefix), redisEnv(t, url, prefix)
-	envA["BASE_URL"], envB["BASE_URL"] = "http://login.example.test", "http://login.example.test"
+	envA["BASE_URL"], envB["BASE_URL"] = "http://localhost:1", "http://localhost:1"
 	a := startLatch(t, envA)
 	b := startLatch(t, envB)
 	first := mustJWKS(t, a.base, "/keys")

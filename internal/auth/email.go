@@ -13,8 +13,10 @@ const MaxEmailLength = 320
 // NormalizeEmail trims an address, checks it, and lowercases its domain
 // (the local part keeps its case: it may matter to the receiving server).
 // It accepts only a bare addr-spec: no display name, no angle brackets, no
-// comments, no control characters; so a normalized address is safe to put
-// in a mail header.
+// comments, no control characters, and no invisible ones (zero-width,
+// bidi controls and the other format characters, Cf), which would make
+// two addresses that look alike differ; so a normalized address is safe
+// to put in a mail header and reads as what it is.
 func NormalizeEmail(raw string) (string, error) {
 	s := strings.TrimSpace(raw)
 	switch {
@@ -24,7 +26,7 @@ func NormalizeEmail(raw string) (string, error) {
 		return "", Errorf(CodeInvalidEmail, "That email address is not valid.")
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {
 			return "", Errorf(CodeInvalidEmail, "That email address is not valid.")
 		}
 	}

@@ -27,6 +27,7 @@ func TestNormalizeEmail(t *testing.T) {
 		"ada@exa mple.com", "ada@[127.0.0.1]", "ada@-example.com", "ada@example..com",
 		"ada(comment)@example.com", strings.Repeat("a", 65) + "@example.com",
 		"a@" + strings.Repeat("b", 320) + ".com", "ada\x00@example.com",
+		"ada\u200b@example.com", "ad\u202ea@example.com", "\ufeffada@example.com", "ada@exam\u00adple.com", "ada@example.com\u2066",
 	} {
 		if got, err := auth.NormalizeEmail(bad); auth.ErrorCode(err) != auth.CodeInvalidEmail {
 			t.Errorf("NormalizeEmail(%q) = %q, %v; want invalid_email", bad, got, err)

@@ -267,7 +267,7 @@ func TestClientRefusedTokenTwice(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	other := mustProvider(t, f.provider.engine, ProviderConfig{Clients: []string{testClientID + ":" + testClientSecret}, Secret: "another-secret-another-secret-another", TokenKey: func(context.Context) ([]byte, error) { return []byte("another-token-key-another-token-key"), nil }, Clock: f.clock, Logger: quiet})
 	mux := http.NewServeMux()
-	other.Mount(mux) // checks tokens under another key
+	other.Mount(mux, Limits{}) // checks tokens under another key
 	srv := newH2CServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/oauth/token" {
 			f.provider.handleToken(w, r) // issues them under testSecret

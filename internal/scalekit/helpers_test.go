@@ -100,7 +100,7 @@ func mustProvider(t *testing.T, e Engine, cfg ProviderConfig) *Provider {
 
 func (f *fixture) setProvider(p *Provider) {
 	mux := http.NewServeMux()
-	p.Mount(mux)
+	p.Mount(mux, Limits{})
 	var h http.Handler = mux
 	f.handler.Store(&h)
 }

@@ -124,19 +124,21 @@ func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
 	}, nil
 }
 
-// Mount registers the provider API's routes on mux: the token endpoint,
-// the REST operations and the gRPC/Connect service.
-func (p *Provider) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("POST /oauth/token", p.handleToken)
-	mux.HandleFunc("POST /api/v1/passwordless/email/send", p.handleSend)
-	mux.HandleFunc("POST /api/v1/passwordless/email/resend", p.handleResend)
-	mux.HandleFunc("POST /api/v1/passwordless/email/verify", p.handleVerify)
+// Mount registers the provider API's routes on mux, each behind its rate
+// limits: the token endpoint, the REST operations and the gRPC/Connect
+// service.
+func (p *Provider) Mount(mux *http.ServeMux, limits Limits) {
+	rest := func(h http.HandlerFunc) http.Handler { return limits.api(h, p.clientOf, refuseREST) }
+	mux.Handle("POST /oauth/token", limits.token(http.HandlerFunc(p.handleToken), refuseToken))
+	mux.Handle("POST /api/v1/passwordless/email/send", rest(p.handleSend))
+	mux.Handle("POST /api/v1/passwordless/email/resend", rest(p.handleResend))
+	mux.Handle("POST /api/v1/passwordless/email/verify", rest(p.handleVerify))
 	path, h := passwordlesspbconnect.NewPasswordlessServiceHandler(p,
 		connect.WithInterceptors(connect.UnaryInterceptorFunc(p.requireToken)),
 		connect.WithReadMaxBytes(maxBody),
 		connect.WithRecover(p.recovered),
 	)
-	mux.Handle(path, h)
+	mux.Handle(path, limits.api(h, p.clientOf, refuseRPC))
 }
 
 // requireToken refuses RPCs without a live bearer token.
@@ -153,22 +155,31 @@ func (p *Provider) requireToken(next connect.UnaryFunc) connect.UnaryFunc {
 // authorize checks the Authorization header of a provider call and
 // returns ctx carrying the client it names.
 func (p *Provider) authorize(ctx context.Context, h http.Header) (context.Context, *connect.Error) {
+	id, err := p.bearerClient(ctx, h)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, clientKey{}, id), nil
+}
+
+// bearerClient returns the API client whose live bearer token h carries.
+func (p *Provider) bearerClient(ctx context.Context, h http.Header) (string, *connect.Error) {
 	raw := h.Get("Authorization")
 	scheme, token, _ := strings.Cut(raw, " ")
 	token = strings.TrimSpace(token)
 	if raw == "" || token == "" || !strings.EqualFold(scheme, "Bearer") {
-		return ctx, unauthenticated(msgTokenEmpty)
+		return "", unauthenticated(msgTokenEmpty)
 	}
 	id, err := p.tokens.check(ctx, token, p.clock.Now())
 	if errors.Is(err, errTokenKey) {
 		p.log.ErrorContext(ctx, "scalekit: token key unavailable", "err", err)
-		return ctx, providerError(connect.CodeUnavailable, "UNAVAILABLE", msgUnavailable)
+		return "", providerError(connect.CodeUnavailable, "UNAVAILABLE", msgUnavailable)
 	}
 	if err != nil || !p.clients.known(id) {
 		// A token of a client no longer configured is refused too.
-		return ctx, unauthenticated(msgTokenInvalid)
+		return "", unauthenticated(msgTokenInvalid)
 	}
-	return context.WithValue(ctx, clientKey{}, id), nil
+	return id, nil
 }
 
 type clientKey struct{}

@@ -158,6 +158,12 @@ func (s *Server) linkInput(r *http.Request) (auth.LinkProof, bool, error) {
 		if err := decodeJSON(r, &body); err != nil {
 			return p, false, err
 		}
+		if body.LinkToken != "" && body.LinkTokenSnake != "" {
+			return p, false, auth.FieldError("linkToken", "and link_token are two names for one field: send one")
+		}
+		if body.ID != "" && body.IDSnake != "" {
+			return p, false, auth.FieldError("authRequestId", "and auth_request_id are two names for one field: send one")
+		}
 		p.Token = first(body.LinkToken, body.LinkTokenSnake)
 		p.ChallengeID = first(body.ID, body.IDSnake)
 		p.Binding = bindingFor(r, p.ChallengeID)

@@ -34,16 +34,38 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		ip, ok := hopIP(hops[i])
+		if !ok {
 			break // a malformed hop: trust nothing to its left
 		}
-		ip = ip.Unmap()
 		if !isTrusted(ip, trusted) {
 			return ip.String()
 		}
 	}
 	return peer.String()
+}
+
+// hopIP reads one X-Forwarded-For entry: an address, or an address with
+// the client's port as some proxies append it ("203.0.113.7:51234",
+// "[2001:db8::7]:51234", "[2001:db8::7]"). Read as a bare address only,
+// every client of such a proxy would fall back to the proxy's own address
+// and share one rate-limit bucket.
+func hopIP(hop string) (netip.Addr, bool) {
+	hop = strings.TrimSpace(hop)
+	if ip, err := netip.ParseAddr(hop); err == nil {
+		return ip.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if inner, ok := strings.CutPrefix(hop, "["); ok {
+		if inner, ok = strings.CutSuffix(inner, "]"); ok {
+			if ip, err := netip.ParseAddr(inner); err == nil && ip.Is6() {
+				return ip.Unmap(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
 }
 
 func socketIP(remote string) netip.Addr {

@@ -1,7 +1,10 @@
 package web
 
 import (
+	"context"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -36,16 +39,19 @@ func FuzzRedirectCheck(f *testing.F) {
 	})
 }
 
-func TestLimitKeyGroupsIPv6By64(t *testing.T) {
-	for in, want := range map[string]string{
-		"203.0.113.7":          "203.0.113.7",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
-		"::ffff:198.51.100.1":  "::ffff:198.51.100.1",
-		"not an address":       "not an address",
+func TestPerIPCountersGroupIPv6(t *testing.T) {
+	for in, want := range map[string][]counter{
+		"203.0.113.7":          {{"ip:203.0.113.7", 10}},
+		"2001:db8:1:2:3:4:5:6": {{"ip:2001:db8:1:2::/64", 10}, {"ip_48:2001:db8:1::/48", 40}},
+		"2001:db8:1:2:ffff::1": {{"ip:2001:db8:1:2::/64", 10}, {"ip_48:2001:db8:1::/48", 40}},
+		"2001:db8:1:3::1":      {{"ip:2001:db8:1:3::/64", 10}, {"ip_48:2001:db8:1::/48", 40}},
+		"::ffff:198.51.100.1":  {{"ip:::ffff:198.51.100.1", 10}},
+		"not an address":       {{"ip:not an address", 10}},
 	} {
-		if got := limitKey(in); got != want {
-			t.Errorf("limitKey(%q) = %q, want %q", in, got, want)
+		r := httptest.NewRequest("GET", "/", nil)
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, &reqState{clientIP: in}))
+		if got := (rateLimit{name: "ip", max: 10}).counters(r); !slices.Equal(got, want) {
+			t.Errorf("counters(%q) = %v, want %v", in, got, want)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/mail"
@@ -189,6 +190,11 @@ type pageData struct {
 	LinkValid   bool
 	AutoSubmit  bool
 	LinkAllowed bool
+	// LinkEmail is the masked address the link signs in ("" if unknown).
+	LinkEmail string
+	// Warning says the page is not open in the browser that asked for
+	// the email (login CSRF: someone else's link, sent to the victim).
+	Warning string
 
 	// Continue is where a signed-in person goes on from a used link.
 	Continue string
@@ -561,6 +567,7 @@ var loginMessages = map[string]string{
 	"rate_limited":         "Too many tries in a short time. Wait {wait} and try again.",
 	"send_limited":         "We've already sent several emails to this address just now. Check your inbox and spam folder for them, or wait {wait} and ask again.",
 	"resend_wait":          "You can ask for a new {thing} in {wait}.",
+	"link_other_browser":   "You didn't ask for this email in this browser. Only continue if you asked for it yourself, on this device or another one: if you didn't, someone may be trying to sign you in to their account, so close this page.",
 	"different_browser":    "This link only works in the browser where you asked for it. Open it there, or type the code from the email on that sign-in page.",
 	"expired_link":         "This sign-in link has expired or was already used. Ask for a new email to sign in.",
 	"link_incomplete":      "This sign-in link is incomplete: part of it may have been cut off on the way. Open the link from the email again, or copy all of it into the address bar.",
@@ -743,11 +750,27 @@ func (s *Server) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d.LinkValid, d.LinkAllowed = true, st.Allowed
 	d.AutoSubmit = st.SameBrowser && st.Allowed
+	d.LinkEmail = maskedAddress(st.Email)
+	if !st.SameBrowser {
+		d.Warning = s.pages.messages["link_other_browser"]
+	}
 	if !st.Allowed {
 		d.Error = s.pages.messages["different_browser"]
 		d.ErrorCode = auth.CodeDifferentBrowser
 	}
 	s.renderPage(w, r, http.StatusOK, "link", d)
+}
+
+// maskedAddress shows enough of an address for a person to recognise it
+// as theirs, and not all of it to whoever holds the link:
+// "ada@example.org" → "a•••@example.org".
+func maskedAddress(email string) string {
+	at := strings.LastIndexByte(email, '@')
+	if at <= 0 {
+		return ""
+	}
+	first, _ := utf8.DecodeRuneInString(email)
+	return string(first) + "•••" + email[at:]
 }
 
 // renderLinkError shows why a link cannot sign in. A used link opened in

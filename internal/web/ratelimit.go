@@ -1,88 +1,116 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
+	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/kv"
 )
 
-// limitByIP applies two limits per client IP and RATE_LIMIT_WINDOW:
-// RATE_LIMIT_MAX on every /api route (except the health probes, which load
-// balancers call constantly from a few addresses), and the tighter
-// RATE_LIMIT_AUTH_IP_MAX on the routes that send mail or judge a code or
-// link, whichever face they come through (JSON API, login page, provider
-// API). Limited responses carry RateLimit-Limit, -Remaining and -Reset of
-// the tightest limit; refused ones 429 with Retry-After. When the limiter's
-// store is down the request is refused with 503 rather than let through
-// unlimited.
-func (s *Server) limitByIP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		general := s.cfg.RateLimitMax > 0 && generalLimited(r.URL.Path)
-		authn := s.cfg.AuthIPMax > 0 && r.Method == http.MethodPost && authLimited(r.URL.Path)
-		if !general && !authn {
-			next.ServeHTTP(w, r)
-			return
+// Limiter counts requests for the route limits: Reserve takes one unit
+// of the sliding-window counter at key when fewer than limit are held,
+// else refuses with how long until one frees up (kv.Store's contract;
+// every kv.Store implements it).
+type Limiter interface {
+	Reserve(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (kv.Decision, error)
+}
+
+// A rateLimit is one budget of a route, declared beside the route in
+// routes.go: at most max requests per RATE_LIMIT_WINDOW for each key that
+// by picks from a request. A nil by counts per client IP: an IPv4
+// address, or for IPv6 the /64 (one subscriber commonly holds a whole
+// /64) and, at ipv6SiteFactor times max, the /48 (one site), so that
+// walking the addresses of a site buys no more than a few subscribers'
+// budgets. A max of 0 turns the limit off; a by that returns "" leaves
+// the request uncounted.
+type rateLimit struct {
+	name string
+	max  int
+	by   func(r *http.Request) string
+}
+
+// ipv6SiteFactor is how much looser the per-/48 limit is than the per-/64 one.
+const ipv6SiteFactor = 4
+
+// refuseFunc answers a request that a limit refused (err is rate_limited,
+// with retryAfter) or could not judge (err is unavailable: the counters'
+// store is down, and a request is never let through unlimited), in the
+// route's own error shape.
+type refuseFunc func(w http.ResponseWriter, r *http.Request, err error)
+
+// limit puts h behind limits, answering refusals in the JSON error shape
+// (or as a page for a person on an HTML route).
+func (s *Server) limit(h http.HandlerFunc, limits ...rateLimit) http.Handler {
+	return s.limited(h, s.middlewareError, limits...)
+}
+
+// limited puts h behind limits. Each is counted in turn; the first that
+// refuses answers 429 through refuse. Answers carry RateLimit-Limit,
+// -Remaining and -Reset of the tightest limit.
+func (s *Server) limited(h http.Handler, refuse refuseFunc, limits ...rateLimit) http.Handler {
+	var on []rateLimit
+	for _, l := range limits {
+		if l.max > 0 {
+			on = append(on, l)
 		}
-		ip := limitKey(stateOf(r.Context()).clientIP)
+	}
+	if len(on) == 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var shown kv.Decision
-		for _, l := range []struct {
-			on    bool
-			name  string
-			limit int
-		}{{general, "ip", s.cfg.RateLimitMax}, {authn, "ip_auth", s.cfg.AuthIPMax}} {
-			if !l.on {
-				continue
-			}
-			d, err := s.ipLimiter.Reserve(r.Context(), "lim:"+l.name+":"+ip, l.limit, s.cfg.RateLimitWindow, s.clock.Now())
-			if err != nil {
-				s.middlewareError(w, r, auth.Unavailable("rate limit", err))
-				return
-			}
-			if shown.Limit == 0 || d.Remaining < shown.Remaining || !d.Allowed {
-				shown = d
-			}
-			if !d.Allowed {
-				setRateLimitHeaders(w, d)
-				s.auditor.Audit(r.Context(), auth.Event{Kind: auth.EventRateLimited, Method: l.name})
-				s.middlewareError(w, r, auth.RateLimited(d.RetryAfter))
-				return
+		for _, l := range on {
+			for _, c := range l.counters(r) {
+				d, err := s.limiter.Reserve(r.Context(), "lim:"+c.key, c.max, s.cfg.RateLimitWindow, s.clock.Now())
+				if err != nil {
+					refuse(w, r, auth.Unavailable("rate limit", err))
+					return
+				}
+				if shown.Limit == 0 || d.Remaining < shown.Remaining || !d.Allowed {
+					shown = d
+				}
+				if !d.Allowed {
+					setRateLimitHeaders(w, d)
+					s.auditor.Audit(r.Context(), auth.Event{Kind: auth.EventRateLimited, Method: l.name})
+					refuse(w, r, auth.RateLimited(d.RetryAfter))
+					return
+				}
 			}
 		}
 		setRateLimitHeaders(w, shown)
-		next.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
 }
 
-// generalLimited lists the paths under RATE_LIMIT_MAX. The provider API
-// (/api/v1, gRPC) is left out: its callers are app servers that relay
-// every one of their users from one address, they authenticate with a
-// bearer token, and the engine's per-address limits apply to them.
-//
-// The forward-auth questions (/api/authz/) are left out: a proxy asks
-// once for every request a signed-in person makes to the apps behind it
-// (every asset of every page), and each answer is a session read.
-//
-// The sign-in status that waiting login pages poll is left out too: a
-// room of people behind one address, each with a page waiting for its
-// email, would otherwise spend the whole address's budget on polls and
-// be refused the sends and verifies that matter. It answers from the
-// browser's own cookies and changes nothing.
-func generalLimited(p string) bool {
-	return (strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/api/health") && !strings.HasPrefix(p, "/api/v1/") &&
-		!strings.HasPrefix(p, "/api/authz/") && p != "/api/auth/passwordless/status") ||
-		p == "/oauth/token"
+// counter is one count a limit takes for a request.
+type counter struct {
+	key string
+	max int
 }
 
-// authLimited lists the paths that send mail or judge a secret.
-func authLimited(p string) bool {
-	return strings.HasPrefix(p, "/api/auth/passwordless/") || strings.HasPrefix(p, "/login/") || p == "/login"
+func (l rateLimit) counters(r *http.Request) []counter {
+	if l.by != nil {
+		if k := l.by(r); k != "" {
+			return []counter{{key: l.name + ":" + k, max: l.max}}
+		}
+		return nil
+	}
+	ip := stateOf(r.Context()).clientIP
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return []counter{{key: l.name + ":" + ip, max: l.max}}
+	}
+	return []counter{
+		{key: l.name + ":" + limitKey(ip), max: l.max},
+		{key: l.name + "_48:" + netip.PrefixFrom(a, 48).Masked().String(), max: l.max * ipv6SiteFactor},
+	}
 }
 
-// limitKey is what per-IP limits count by: the address itself for IPv4,
+// limitKey is what per-IP counts key on: the address itself for IPv4,
 // its /64 for IPv6, since one subscriber commonly holds a whole /64.
 func limitKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
@@ -92,6 +120,11 @@ func limitKey(ip string) string {
 	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
+// caller is who asks, for the engine's limits: the client's network.
+func (s *Server) caller(r *http.Request) auth.Caller {
+	return auth.Caller{Requester: "net:" + limitKey(stateOf(r.Context()).clientIP)}
+}
+
 func setRateLimitHeaders(w http.ResponseWriter, d kv.Decision) {
 	h := w.Header()
 	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
@@ -99,7 +132,20 @@ func setRateLimitHeaders(w http.ResponseWriter, d kv.Decision) {
 	h.Set("RateLimit-Reset", strconv.Itoa(auth.Seconds(d.Reset)))
 }
 
-// caller is who asks, for the engine's limits: the client's network.
-func (s *Server) caller(r *http.Request) auth.Caller {
-	return auth.Caller{Requester: "net:" + limitKey(stateOf(r.Context()).clientIP)}
+// RouteLimits lets routes mounted through Deps.Extra (the provider API)
+// declare their limits beside them, counted like the app routes' limits,
+// while answering refusals in their own error shapes.
+type RouteLimits struct{ s *Server }
+
+// PerIP puts h behind a limit of max requests per window per client IP
+// (IPv6: per /64, and per /48 at a looser limit). refuse answers a
+// refused request with err (rate_limited or unavailable, an *auth.Error).
+func (l RouteLimits) PerIP(name string, max int, refuse func(w http.ResponseWriter, r *http.Request, err error), h http.Handler) http.Handler {
+	return l.s.limited(h, refuse, rateLimit{name: name, max: max})
+}
+
+// PerKey puts h behind a limit of max requests per window for each key
+// that key returns; a request it returns "" for is not counted.
+func (l RouteLimits) PerKey(name string, max int, key func(*http.Request) string, refuse func(w http.ResponseWriter, r *http.Request, err error), h http.Handler) http.Handler {
+	return l.s.limited(h, refuse, rateLimit{name: name, max: max, by: key})
 }

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -311,5 +312,156 @@ func TestOutboxIsNeverServedInProduction(t *testing.T) {
 		if rec.Code != http.StatusNotFound {
 			t.Fatalf("%s in production with an outbox wired: %d, want 404", path, rec.Code)
 		}
+	}
+}
+
+// TestOutboxAnswersLoopbackPeersOnly: the dev outbox shows every code, so
+// it answers only a socket peer on this machine, whatever X-Forwarded-For
+// says, and not at all through a proxy.
+func TestOutboxAnswersLoopbackPeersOnly(t *testing.T) {
+	store := memstore.New()
+	svc, _ := auth.NewService(authtest.Config(t, store, auth.SystemClock{}), store, &authtest.Mailbox{})
+	base, _ := url.Parse("http://localhost:3000")
+	deps := web.Deps{Login: svc, Sessions: svc, IPLimiter: store, Outbox: outbox.New(nil, 10), Logger: discardLogger()}
+	s, err := web.New(web.Config{BaseURL: base, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, peer string
+		header     []string
+		want       int
+	}{
+		{"IPv4 loopback", "127.0.0.1:50000", nil, 200},
+		{"IPv6 loopback", "[::1]:50000", nil, 200},
+		{"other loopback", "127.0.0.2:50000", nil, 200},
+		{"remote", "203.0.113.7:50000", nil, 404},
+		{"remote v6", "[2001:db8::7]:50000", nil, 404},
+		{"remote claiming loopback", "203.0.113.7:50000", []string{"X-Forwarded-For", "127.0.0.1"}, 404},
+		{"through a local proxy", "127.0.0.1:50000", []string{"X-Forwarded-For", "203.0.113.7"}, 404},
+		{"through a local proxy, Forwarded", "127.0.0.1:50000", []string{"Forwarded", "for=203.0.113.7"}, 404},
+	} {
+		for _, path := range []string{"/dev/outbox", "/dev/outbox.json"} {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.RemoteAddr = tc.peer
+			for i := 0; i+1 < len(tc.header); i += 2 {
+				req.Header.Set(tc.header[i], tc.header[i+1])
+			}
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Errorf("%s: %s answered %d, want %d", tc.name, path, rec.Code, tc.want)
+			}
+		}
+	}
+	// An outbox behind a public BaseURL is a wiring mistake web.New refuses.
+	public, _ := url.Parse("https://login.example.com")
+	if _, err := web.New(web.Config{BaseURL: public}, deps); err == nil {
+		t.Fatal("web.New accepted a dev outbox with a public BaseURL")
+	}
+}
+
+// TestNewWithoutBaseURL: a missing BaseURL is an error, not a panic.
+func TestNewWithoutBaseURL(t *testing.T) {
+	store := memstore.New()
+	svc, _ := auth.NewService(authtest.Config(t, store, auth.SystemClock{}), store, &authtest.Mailbox{})
+	if _, err := web.New(web.Config{}, web.Deps{Login: svc, Sessions: svc, IPLimiter: store, Logger: discardLogger()}); err == nil {
+		t.Fatal("web.New without a BaseURL: no error")
+	}
+}
+
+// TestForwardedForWithPorts: a trusted proxy that writes ip:port in
+// X-Forwarded-For still has each client counted on its own.
+func TestForwardedForWithPorts(t *testing.T) {
+	h := newHarness(t, options{web: func(c *web.Config) {
+		c.RateLimitMax = 1
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}})
+	for _, xff := range []string{"198.51.100.1:50001", "198.51.100.2:50001", "[2001:db8:1::1]:50001", "[2001:db8:2::1]", "192.0.2.9, 198.51.100.3:443"} {
+		if r := h.do(h.client, "GET", "/api/me", "", nil, "X-Forwarded-For", xff); r.StatusCode == 429 {
+			t.Fatalf("client %q was limited by another's count", xff)
+		}
+	}
+	// The same client from another port is the same client.
+	wantError(t, h.do(h.client, "GET", "/api/me", "", nil, "X-Forwarded-For", "198.51.100.1:50002"), 429, auth.CodeRateLimited)
+	wantError(t, h.do(h.client, "GET", "/api/me", "", nil, "X-Forwarded-For", "[2001:db8:1::1]:50002"), 429, auth.CodeRateLimited)
+}
+
+// TestIPv6SiteLimit: per-IP limits count IPv6 clients by /64, and by /48
+// at four times the limit, so walking the /64s of one site buys no more.
+func TestIPv6SiteLimit(t *testing.T) {
+	h := newHarness(t, options{web: func(c *web.Config) {
+		c.RateLimitMax = 2
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}})
+	get := func(xff string) response { return h.do(h.client, "GET", "/api/me", "", nil, "X-Forwarded-For", xff) }
+	// One /64: two requests, whatever the address inside it.
+	get("2001:db8:0:1::1")
+	get("2001:db8:0:1::2")
+	wantError(t, get("2001:db8:0:1::3"), 429, auth.CodeRateLimited)
+	// Other /64s of the same /48 share its budget of 4×2 (the refusal above
+	// stopped at the /64 and took nothing from the /48).
+	for i := 2; i <= 4; i++ {
+		for j := range 2 {
+			if r := get(fmt.Sprintf("2001:db8:0:%x::%d", i, j+1)); r.StatusCode != 200 && r.StatusCode != 401 {
+				t.Fatalf("/64 #%d, request %d: %d", i, j+1, r.StatusCode)
+			}
+		}
+	}
+	wantError(t, get("2001:db8:0:5::1"), 429, auth.CodeRateLimited)
+	// Another /48 is another site.
+	if r := get("2001:db8:1:1::1"); r.StatusCode == 429 {
+		t.Fatal("another /48 was limited")
+	}
+}
+
+// TestLinkPageNamesTheAccountAndWarnsElsewhere: login CSRF through the
+// confirm page (an attacker mails their own link to a victim) is met by
+// naming the account the link signs in, and by a warning wherever the
+// page is not open in the browser that asked for the email.
+func TestLinkPageNamesTheAccountAndWarnsElsewhere(t *testing.T) {
+	h := newHarness(t, options{})
+	_, m := h.send(h.client, "mallory@example.org")
+	const warning = "You didn&#39;t ask for this email in this browser"
+	victim := h.get(newClient(), linkPath(t, m.Link))
+	body := string(victim.body)
+	if victim.StatusCode != 200 || !strings.Contains(body, "m•••@example.org") || !strings.Contains(body, warning) || strings.Contains(body, "mallory@") {
+		t.Fatalf("link page in another browser: %d\n%s", victim.StatusCode, body)
+	}
+	asker := h.get(h.client, linkPath(t, m.Link))
+	if body := string(asker.body); !strings.Contains(body, "m•••@example.org") || strings.Contains(body, warning) {
+		t.Fatalf("link page in the asking browser:\n%s", body)
+	}
+}
+
+// TestJSONKeysMatchExactly: a key that differs from a field's name only
+// in case, or a field given twice (under one name or both of its names),
+// is refused, so nothing in front of Latch reads another address than
+// the one mailed.
+func TestJSONKeysMatchExactly(t *testing.T) {
+	h := newHarness(t, options{})
+	for _, body := range []string{
+		`{"email":"ada@example.com","EMAIL":"eve@example.com"}`,
+		`{"Email":"eve@example.com"}`,
+		`{"email":"ada@example.com","email":"eve@example.com"}`,
+	} {
+		r := h.do(h.client, http.MethodPost, "/api/auth/passwordless/email/send", "application/json", strings.NewReader(body))
+		wantError(t, r, 400, auth.CodeInvalidRequest)
+	}
+	for _, body := range []string{`{"linkToken":"a","link_token":"b"}`, `{"link_token":"a","LINK_TOKEN":"b"}`} {
+		r := h.do(h.client, http.MethodPost, "/api/auth/passwordless/verify", "application/json", strings.NewReader(body))
+		wantError(t, r, 400, auth.CodeInvalidRequest)
+	}
+	if n := h.mail.Count(); n != 0 {
+		t.Fatalf("%d mails were sent", n)
+	}
+}
+
+// TestInvisibleCharactersInEmail: zero-width, bidi and other invisible
+// characters make an address that looks like another: invalid_email.
+func TestInvisibleCharactersInEmail(t *testing.T) {
+	h := newHarness(t, options{})
+	for _, addr := range []string{"ada\u200b@example.com", "ada@exam\u200dple.com", "\u202eada@example.com", "ada\u2069@example.com", "\ufeffada@example.com"} {
+		wantError(t, h.postJSON(h.client, "/api/auth/passwordless/email/send", map[string]string{"email": addr}), 400, auth.CodeInvalidEmail)
 	}
 }

@@ -6,6 +6,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,7 +19,6 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/latch-auth/latch/internal/auth"
-	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/mail/outbox"
 	"github.com/latch-auth/latch/internal/metrics"
 )
@@ -93,7 +93,9 @@ type Config struct {
 	ResendCooldown time.Duration
 	// MetricsElsewhere leaves /metrics off this server (METRICS_ADDR).
 	MetricsElsewhere bool
-	CodeLength       int
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
+	CodeLength   int
 	// PasswordlessType is what sign-in emails carry (LINK_OTP by
 	// default); the login page speaks of a code, a link or both.
 	PasswordlessType auth.PasswordlessType
@@ -108,8 +110,9 @@ type Deps struct {
 	// challenges Latch cannot see) leaves the page to notice a sign-in
 	// by the session cookie a tab of the same browser set.
 	Watcher Watcher
-	// IPLimiter keeps the per-IP counters.
-	IPLimiter kv.Store
+	// IPLimiter keeps the counters of the route limits (per client IP,
+	// per API client).
+	IPLimiter Limiter
 	Clock     auth.Clock
 	// Outbox is the development mail capture; nil disables /dev/outbox.
 	Outbox  *outbox.Outbox
@@ -118,8 +121,9 @@ type Deps struct {
 	Auditor auth.Auditor
 	Logger  *slog.Logger
 	Ready   []Check
-	// Extra mounts more routes (the provider API) on the same mux.
-	Extra func(mux *http.ServeMux)
+	// Extra mounts more routes (the provider API) on the same mux, with
+	// their rate limits.
+	Extra func(mux *http.ServeMux, limits RouteLimits)
 	// ForwardAuth, when set, answers reverse proxies under /api/authz/,
 	// and /login may send people back to the hosts it protects.
 	ForwardAuth ForwardAuth
@@ -135,7 +139,7 @@ type Server struct {
 	sessions  Sessions
 	watcher   Watcher
 	forward   ForwardAuth
-	ipLimiter kv.Store
+	limiter   Limiter
 	clock     auth.Clock
 	outbox    *outbox.Outbox
 	metrics   *metrics.Metrics
@@ -151,6 +155,9 @@ type Server struct {
 
 // New builds the server and its middleware chain.
 func New(cfg Config, d Deps) (*Server, error) {
+	if cfg.BaseURL == nil {
+		return nil, errors.New("web: Config.BaseURL is required")
+	}
 	if cfg.AppName == "" {
 		cfg.AppName = "Latch"
 	}
@@ -171,6 +178,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		// whatever the caller wired.
 		d.Outbox = nil
 	}
+	if d.Outbox != nil && !isLoopbackHost(cfg.BaseURL.Hostname()) {
+		return nil, fmt.Errorf("web: the dev outbox needs a loopback BaseURL, not %q: it shows every code and link", cfg.BaseURL.Hostname())
+	}
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(metrics.Build{})
 	}
@@ -185,7 +195,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		rp.protected = d.ForwardAuth.Protects
 	}
 	s := &Server{
-		cfg: cfg, login: d.Login, sessions: d.Sessions, watcher: d.Watcher, forward: d.ForwardAuth, ipLimiter: d.IPLimiter, clock: d.Clock,
+		cfg: cfg, login: d.Login, sessions: d.Sessions, watcher: d.Watcher, forward: d.ForwardAuth, limiter: d.IPLimiter, clock: d.Clock,
 		outbox: d.Outbox, metrics: d.Metrics, auditor: d.Auditor, log: d.Logger, ready: d.Ready, redirects: rp,
 		tokens: d.Tokens,
 	}
@@ -201,7 +211,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	mux := http.NewServeMux()
 	s.routes(mux)
 	if d.Extra != nil {
-		d.Extra(mux)
+		d.Extra(mux, RouteLimits{s})
 	}
 	if s.handler, err = s.chain(mux); err != nil {
 		return nil, err
@@ -220,7 +230,6 @@ func (s *Server) chain(mux *http.ServeMux) (http.Handler, error) {
 		return nil, fmt.Errorf("web: gzip: %w", err)
 	}
 	var h http.Handler = s.dispatch(mux)
-	h = s.limitByIP(h)
 	h = s.limitBodies(h)
 	h = compressPages(gzip(h), h)
 	h = s.cors().Handler(h)

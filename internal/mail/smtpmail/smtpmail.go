@@ -38,15 +38,24 @@ var ErrClosed = errors.New("smtpmail: transport closed")
 // Options configure a Transport. Zero values take the defaults.
 type Options struct {
 	// URL is SMTP_URL:
-	//   smtp://[user:pass@]host[:port]   port 587; STARTTLS when the server offers it
+	//   smtp://[user:pass@]host[:port]   port 587; STARTTLS (see RequireTLS)
 	//   smtps://[user:pass@]host[:port]  port 465; TLS from the first byte
 	// Query parameters:
-	//   starttls=opportunistic|required|none  (smtp:// only; opportunistic by default)
+	//   starttls=opportunistic|required|none  (smtp:// only; the default is
+	//                                         required with RequireTLS, else
+	//                                         opportunistic)
 	//   auth=auto|plain|login                 (with a user; auto picks the strongest
 	//                                         mechanism the server offers, and sends
 	//                                         PLAIN or LOGIN only over TLS)
 	// The user and password are percent-decoded.
 	URL string
+	// RequireTLS makes STARTTLS required on smtp:// unless the URL opts out
+	// explicitly (starttls=opportunistic or starttls=none): production
+	// mail carries sign-in codes, which must not cross the network in
+	// clear because a relay, or someone in the middle, left STARTTLS out.
+	// A relay without STARTTLS then fails each delivery (a temporary
+	// error, so the queue retries) saying why.
+	RequireTLS bool
 	// Timeout bounds connecting and each message's whole exchange (15s).
 	Timeout time.Duration
 	// TLSConfig replaces the default TLS settings (system roots, TLS 1.2 or
@@ -74,6 +83,7 @@ type Options struct {
 // the server or the settings rather than the message) is temporary.
 type Transport struct {
 	client  *gomail.Client // holds the settings; connections come from it
+	tlsNote string         // said of every failure to connect when STARTTLS is required
 	timeout time.Duration
 	maxIdle int
 	idleFor time.Duration
@@ -104,7 +114,7 @@ func New(opts Options) (*Transport, error) {
 	if opts.NoReuse {
 		opts.MaxIdle = 0
 	}
-	cfg, err := parseURL(opts.URL)
+	cfg, err := parseURL(opts.URL, opts.RequireTLS)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +154,11 @@ func New(opts Options) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtpmail: client: %w", err)
 	}
-	return &Transport{client: client, timeout: opts.Timeout, maxIdle: opts.MaxIdle, idleFor: opts.IdleTimeout, noReuse: opts.NoReuse}, nil
+	var tlsNote string
+	if cfg.tlsRequired {
+		tlsNote = " (STARTTLS required; SMTP_URL ?starttls=opportunistic allows a relay without it)"
+	}
+	return &Transport{client: client, tlsNote: tlsNote, timeout: opts.Timeout, maxIdle: opts.MaxIdle, idleFor: opts.IdleTimeout, noReuse: opts.NoReuse}, nil
 }
 
 type config struct {
@@ -152,12 +166,15 @@ type config struct {
 	port                 int
 	implicitTLS          bool
 	starttls             gomail.TLSPolicy
-	auth                 gomail.SMTPAuthType
+	// tlsRequired: STARTTLS is mandatory (required in the URL, or by
+	// default under RequireTLS).
+	tlsRequired bool
+	auth        gomail.SMTPAuthType
 }
 
 // parseURL reads SMTP_URL. Its errors never repeat the URL, which may
 // hold a password.
-func parseURL(raw string) (config, error) {
+func parseURL(raw string, requireTLS bool) (config, error) {
 	var cfg config
 	if raw == "" {
 		return cfg, errors.New("smtpmail: SMTP_URL is empty")
@@ -199,11 +216,15 @@ func parseURL(raw string) (config, error) {
 	}
 	q := u.Query()
 	cfg.starttls = gomail.TLSOpportunistic
+	if requireTLS && !cfg.implicitTLS {
+		cfg.starttls = gomail.TLSMandatory
+	}
 	switch v := q.Get("starttls"); {
 	case !q.Has("starttls"):
 	case cfg.implicitTLS:
 		problems = append(problems, "starttls applies to smtp:// only (smtps:// is TLS from the start)")
 	case v == "opportunistic":
+		cfg.starttls = gomail.TLSOpportunistic
 	case v == "required":
 		cfg.starttls = gomail.TLSMandatory
 	case v == "none":
@@ -235,6 +256,7 @@ func parseURL(raw string) (config, error) {
 	if len(problems) > 0 {
 		return cfg, fmt.Errorf("smtpmail: SMTP_URL: %s", strings.Join(problems, "; "))
 	}
+	cfg.tlsRequired = cfg.starttls == gomail.TLSMandatory
 	return cfg, nil
 }
 
@@ -250,7 +272,7 @@ func (t *Transport) Send(ctx context.Context, m *mail.Message) error {
 	for try := 0; ; try++ {
 		c, reused, err := t.conn(ctx)
 		if err != nil {
-			return fmt.Errorf("smtpmail: connect: %w", err)
+			return fmt.Errorf("smtpmail: connect%s: %w", t.tlsNote, err)
 		}
 		err = t.client.SendWithSMTPClient(c, msg)
 		if err == nil {
@@ -280,7 +302,7 @@ func (t *Transport) Send(ctx context.Context, m *mail.Message) error {
 func (t *Transport) Probe(ctx context.Context) error {
 	c, err := t.client.DialToSMTPClientWithContext(ctx)
 	if err != nil {
-		return fmt.Errorf("smtpmail: probe: %w", err)
+		return fmt.Errorf("smtpmail: probe%s: %w", t.tlsNote, err)
 	}
 	t.quit(c)
 	return nil

@@ -369,3 +369,35 @@ func TestNewRejectsBadURLs(t *testing.T) {
 		}
 	}
 }
+
+// TestRequireTLS: with RequireTLS (production), smtp:// must upgrade with
+// STARTTLS unless the URL opts out; a relay without STARTTLS gets nothing
+// (not even the envelope), and the failure is temporary, so the queue
+// retries, and says why.
+func TestRequireTLS(t *testing.T) {
+	require := func(o *smtpmail.Options) { o.RequireTLS = true }
+	plain := smtptest.Start(t, smtptest.Options{})
+	err := mustTransport(t, plain, "", require).Send(context.Background(), testMessage("no-starttls"))
+	if err == nil || latchmail.Permanent(err) || !strings.Contains(err.Error(), "STARTTLS required") || !strings.Contains(err.Error(), "starttls=opportunistic") {
+		t.Fatalf("Send to a relay without STARTTLS under RequireTLS: %v; want a temporary error naming STARTTLS and the opt-out", err)
+	}
+	if n := len(plain.Messages()); n != 0 {
+		t.Fatalf("the relay without STARTTLS received %d messages", n)
+	}
+	// Opting out in the URL is explicit and works.
+	for _, q := range []string{"starttls=opportunistic", "starttls=none"} {
+		if err := mustTransport(t, plain, q, require).Send(context.Background(), testMessage("opt-out-"+q[9:])); err != nil {
+			t.Fatalf("%s under RequireTLS: %v", q, err)
+		}
+	}
+	// A relay with STARTTLS is used over TLS; implicit TLS is unaffected.
+	for _, sec := range []smtptest.Security{smtptest.StartTLS, smtptest.ImplicitTLS} {
+		srv := smtptest.Start(t, smtptest.Options{Security: sec})
+		if err := mustTransport(t, srv, "", require).Send(context.Background(), testMessage("tls")); err != nil {
+			t.Fatalf("security %d under RequireTLS: %v", sec, err)
+		}
+		if got := srv.WaitMessages(t, 1, waitFor)[0]; !got.TLS {
+			t.Fatalf("security %d: delivered without TLS", sec)
+		}
+	}
+}
