@@ -62,23 +62,25 @@ type Config struct {
 	LogLevel  string `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
 	AuditLog  string `env:"AUDIT_LOG" default:"stdout" help:"Where audit events go: stdout, stderr or a file path."`
 
-	PasswordlessType      string        `env:"PASSWORDLESS_TYPE" default:"LINK_OTP" help:"LINK_OTP (code and link), OTP or LINK."`
-	PasswordlessExpiry    time.Duration `env:"PASSWORDLESS_EXPIRY" default:"5m" help:"How long a code and link stay valid."`
-	CodeLength            int           `env:"PASSWORDLESS_CODE_LENGTH" default:"6" help:"Digits in a code (4–10)."`
-	MaxAttempts           int           `env:"PASSWORDLESS_MAX_ATTEMPTS" default:"5" help:"Wrong codes that lock a challenge."`
-	MaxFailuresPerEmail   int           `env:"PASSWORDLESS_MAX_FAILURES_PER_EMAIL" default:"15" help:"Wrong codes per address across all its challenges per 15 minutes."`
-	ResendCooldown        time.Duration `env:"PASSWORDLESS_RESEND_COOLDOWN" default:"30s" help:"Shortest time between two emails of one sign-in."`
-	SameBrowser           bool          `env:"PASSWORDLESS_SAME_BROWSER" default:"false" help:"Magic links work only in the browser that asked for them."`
-	Signup                string        `env:"SIGNUP" default:"open" help:"Who may become a user: open (anyone), invite (people an operator invited or added) or closed (nobody new). Others get the same answer and no mail."`
-	AllowedEmailDomains   []string      `env:"ALLOWED_EMAIL_DOMAINS" help:"Comma-separated domains that may sign in; others get the same answer and no email."`
-	SessionIdleTimeout    time.Duration `env:"SESSION_IDLE_TIMEOUT" default:"4h" help:"A session unused this long ends."`
-	SessionLifetime       time.Duration `env:"SESSION_LIFETIME" default:"7d" help:"A session ends this long after sign-in, used or not."`
-	RateLimitWindow       time.Duration `env:"RATE_LIMIT_WINDOW" default:"1m" help:"Window of the rate limits."`
-	RateLimitMax          int           `env:"RATE_LIMIT_MAX" default:"60" help:"Requests per client IP per window on /api (health probes and the login page's status polls excluded); 0 turns it off."`
-	RateLimitAuthIPMax    int           `env:"RATE_LIMIT_AUTH_IP_MAX" default:"30" help:"Requests per client IP per window that send mail or check a code or link (all faces); 0 turns it off."`
-	RateLimitAuthEmailMax int           `env:"RATE_LIMIT_AUTH_EMAIL_MAX" default:"2" help:"Sign-in emails (sends and resends) per address per window."`
-	RateLimitAPIClientMax int           `env:"RATE_LIMIT_API_CLIENT_MAX" default:"1000" help:"Provider API calls (REST, gRPC, Connect) per API client per window; 0 turns it off."`
-	RateLimitAPIIPMax     int           `env:"RATE_LIMIT_API_IP_MAX" default:"2000" help:"Provider API calls, token requests included, per client IP per window; 0 (or RATE_LIMIT_AUTH_IP_MAX=0) turns it off."`
+	PasswordlessType            string        `env:"PASSWORDLESS_TYPE" default:"LINK_OTP" help:"LINK_OTP (code and link), OTP or LINK."`
+	PasswordlessExpiry          time.Duration `env:"PASSWORDLESS_EXPIRY" default:"5m" help:"How long a code and link stay valid."`
+	CodeLength                  int           `env:"PASSWORDLESS_CODE_LENGTH" default:"6" help:"Digits in a code (4–10)."`
+	MaxAttempts                 int           `env:"PASSWORDLESS_MAX_ATTEMPTS" default:"5" help:"Wrong codes that lock a challenge."`
+	MaxFailuresPerEmail         int           `env:"PASSWORDLESS_MAX_FAILURES_PER_EMAIL" default:"15" help:"Wrong codes per address across all its challenges per 15 minutes."`
+	ResendCooldown              time.Duration `env:"PASSWORDLESS_RESEND_COOLDOWN" default:"30s" help:"Shortest time between two emails of one sign-in."`
+	SameBrowser                 bool          `env:"PASSWORDLESS_SAME_BROWSER" default:"false" help:"Magic links work only in the browser that asked for them."`
+	Signup                      string        `env:"SIGNUP" default:"open" help:"Who may become a user: open (anyone), invite (people an operator invited or added) or closed (nobody new). Others get the same answer and no mail."`
+	AllowedEmailDomains         []string      `env:"ALLOWED_EMAIL_DOMAINS" help:"Comma-separated domains that may sign in; others get the same answer and no email."`
+	SessionIdleTimeout          time.Duration `env:"SESSION_IDLE_TIMEOUT" default:"4h" help:"A session unused this long ends."`
+	SessionLifetime             time.Duration `env:"SESSION_LIFETIME" default:"7d" help:"A session ends this long after sign-in, used or not."`
+	RateLimitWindow             time.Duration `env:"RATE_LIMIT_WINDOW" default:"1m" help:"Window of the rate limits."`
+	RateLimitMax                int           `env:"RATE_LIMIT_MAX" default:"60" help:"Failed requests per client IP per window on /api (no valid session, malformed); a request that succeeds gives its unit back, so signed-in use is never limited per IP. Health probes, status polls and forward-auth are not counted. 0 turns it off."`
+	RateLimitAuthIPMax          int           `env:"RATE_LIMIT_AUTH_IP_MAX" default:"100" help:"Failed code and link checks per client IP per window; 0 turns off this and every other per-IP limit on the routes that send mail or judge a secret (the unconfirmed-mail and wrong-code budgets too)."`
+	RateLimitUnconfirmedMailMax int           `env:"RATE_LIMIT_UNCONFIRMED_MAIL_MAX" default:"150" help:"Sign-in mails per client network per 15 minutes that have not (yet) led to a sign-in; each sign-in gives its mail back, so a crowd behind one address is never refused while mail to addresses that never sign in is capped."`
+	RateLimitWrongCodesIPMax    int           `env:"RATE_LIMIT_WRONG_CODES_IP_MAX" default:"200" help:"Wrong codes per client network per 15 minutes, across every address (each address also has its own cap)."`
+	RateLimitAuthEmailMax       int           `env:"RATE_LIMIT_AUTH_EMAIL_MAX" default:"2" help:"Sign-in emails (sends and resends) per address per window."`
+	RateLimitAPIClientMax       int           `env:"RATE_LIMIT_API_CLIENT_MAX" default:"1000" help:"Provider API calls (REST, gRPC, Connect) per API client per window; 0 turns it off."`
+	RateLimitAPIIPMax           int           `env:"RATE_LIMIT_API_IP_MAX" default:"2000" help:"Provider API calls, token requests included, per client IP per window; 0 (or RATE_LIMIT_AUTH_IP_MAX=0) turns it off."`
 
 	AppName        string `env:"APP_NAME" default:"Latch" help:"Name shown on the login page and in emails."`
 	AppAccentColor string `env:"APP_ACCENT_COLOR" default:"#4f46e5" help:"Accent color (#rgb or #rrggbb) of the page and emails."`

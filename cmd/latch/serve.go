@@ -472,9 +472,12 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	// RATE_LIMIT_AUTH_IP_MAX=0 turns off every per-IP limit on the routes
 	// that send mail or judge a secret, the engine's requester budgets too.
-	requesterLimit := 0
-	if cfg.RateLimitAuthIPMax == 0 {
-		requesterLimit = -1
+	mailBudget, failureBudget := cfg.RateLimitUnconfirmedMailMax, cfg.RateLimitWrongCodesIPMax
+	if cfg.RateLimitAuthIPMax == 0 || mailBudget == 0 {
+		mailBudget = -1
+	}
+	if cfg.RateLimitAuthIPMax == 0 || failureBudget == 0 {
+		failureBudget = -1
 	}
 	svc, err := auth.NewService(auth.Config{
 		Type:                  cfg.passwordless,
@@ -484,10 +487,11 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		EmailFailureLimit:     cfg.MaxFailuresPerEmail,
 		EmailSendLimit:        cfg.RateLimitAuthEmailMax,
 		EmailSendWindow:       cfg.RateLimitWindow,
-		RequesterMailLimit:    requesterLimit,
-		RequesterFailureLimit: requesterLimit,
+		RequesterMailLimit:    mailBudget,
+		RequesterFailureLimit: failureBudget,
 		ResendCooldown:        cfg.ResendCooldown,
 		SameBrowser:           cfg.SameBrowser,
+		Signup:                cfg.signup,
 		AllowedDomains:        cfg.AllowedEmailDomains,
 		LinkURL:               cfg.baseURL.String() + "/api/auth/passwordless/verify",
 		SessionIdleTimeout:    cfg.SessionIdleTimeout,

@@ -93,3 +93,32 @@ func TestUsersCommandWithoutARunningServer(t *testing.T) {
 		t.Fatalf("users list with nothing running: %v", err)
 	}
 }
+
+// TestInviteOnlySignUp: with SIGNUP=invite an unknown address gets the
+// answer a known one gets and no mail; `latch users invite` mails a
+// sign-up link that works.
+func TestInviteOnlySignUp(t *testing.T) {
+	env := testEnv(t.TempDir(), "SIGNUP", "invite")
+	l := startLatch(t, env)
+	c := newBrowser(t, l.base)
+	status, sent := c.postJSON("/api/auth/passwordless/email/send", map[string]string{"email": "stranger@example.com"})
+	if status != 200 || sent["authRequestId"] == nil {
+		t.Fatalf("send to an uninvited address: %d %v, want the usual 200", status, sent)
+	}
+	mustCLI(t, env, "users", "invite", "guest@example.com")
+	code, _ := c.lastMail("guest@example.com")
+	_, box := c.getJSON("/dev/outbox.json?to=stranger@example.com")
+	if msgs, _ := box["messages"].([]any); len(msgs) != 0 {
+		t.Fatalf("an uninvited address was mailed: %v", msgs)
+	}
+	var pending struct{ id string }
+	status, invited := c.postJSON("/api/auth/passwordless/email/send", map[string]string{"email": "guest@example.com"})
+	if status != 200 {
+		t.Fatalf("send to the invited address: %d %v", status, invited)
+	}
+	pending.id = invited["authRequestId"].(string)
+	code, _ = c.lastMail("guest@example.com")
+	if status, v := c.postJSON("/api/auth/passwordless/email/verify/code", map[string]any{"authRequestId": pending.id, "code": code}); status != 200 {
+		t.Fatalf("the invited person's sign-in: %d %v", status, v)
+	}
+}

@@ -17,6 +17,7 @@ import (
 // every kv.Store implements it).
 type Limiter interface {
 	Reserve(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (kv.Decision, error)
+	Release(ctx context.Context, key string, window time.Duration, taken time.Time) error
 }
 
 // A rateLimit is one budget of a route, declared beside the route in
@@ -31,7 +32,16 @@ type rateLimit struct {
 	name string
 	max  int
 	by   func(r *http.Request) string
+	// failuresOnly counts only requests that fail (an answer of 400 or
+	// more): the unit is taken before the handler runs, so racing
+	// requests cannot pass the limit, and given back when it succeeds. A
+	// crowd behind one address that signs in costs nothing; an address
+	// that guesses or probes runs out.
+	failuresOnly bool
 }
+
+// failures is l counting failed requests only.
+func (l rateLimit) failures() rateLimit { l.failuresOnly = true; return l }
 
 // ipv6SiteFactor is how much looser the per-/48 limit is than the per-/64 one.
 const ipv6SiteFactor = 4
@@ -63,17 +73,24 @@ func (s *Server) limited(h http.Handler, refuse refuseFunc, limits ...rateLimit)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var shown kv.Decision
+		now := s.clock.Now()
+		var giveBack []string // units to return if the request succeeds
 		for _, l := range on {
 			for _, c := range l.counters(r) {
-				d, err := s.limiter.Reserve(r.Context(), "lim:"+c.key, c.max, s.cfg.RateLimitWindow, s.clock.Now())
+				d, err := s.limiter.Reserve(r.Context(), "lim:"+c.key, c.max, s.cfg.RateLimitWindow, now)
 				if err != nil {
+					s.giveBack(r, giveBack, now)
 					refuse(w, r, auth.Unavailable("rate limit", err))
 					return
+				}
+				if d.Allowed && l.failuresOnly {
+					giveBack = append(giveBack, "lim:"+c.key)
 				}
 				if shown.Limit == 0 || d.Remaining < shown.Remaining || !d.Allowed {
 					shown = d
 				}
 				if !d.Allowed {
+					s.giveBack(r, giveBack, now)
 					setRateLimitHeaders(w, d)
 					s.auditor.Audit(r.Context(), auth.Event{Kind: auth.EventRateLimited, Method: l.name})
 					refuse(w, r, auth.RateLimited(d.RetryAfter))
@@ -82,8 +99,23 @@ func (s *Server) limited(h http.Handler, refuse refuseFunc, limits ...rateLimit)
 			}
 		}
 		setRateLimitHeaders(w, shown)
-		h.ServeHTTP(w, r)
+		if len(giveBack) == 0 {
+			h.ServeHTTP(w, r)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		if sw.status < 400 { // 0: nothing written, which is a 200
+			s.giveBack(r, giveBack, now)
+		}
 	})
+}
+
+// giveBack returns units taken at now.
+func (s *Server) giveBack(r *http.Request, keys []string, now time.Time) {
+	for _, k := range keys {
+		s.limiter.Release(context.WithoutCancel(r.Context()), k, s.cfg.RateLimitWindow, now)
+	}
 }
 
 // counter is one count a limit takes for a request.

@@ -6,22 +6,27 @@ import "net/http"
 // limits. The provider API (internal/scalekit) mounts its own routes,
 // with theirs, through Deps.Extra.
 func (s *Server) routes(mux *http.ServeMux) {
-	// Per client IP and RATE_LIMIT_WINDOW: api (RATE_LIMIT_MAX) on the API
-	// routes but the health probes, which load balancers call constantly
-	// from a few addresses, and the sign-in status that waiting login
-	// pages poll (a room behind one address, each page waiting for its
-	// email, would otherwise spend the address's budget on polls and be
-	// refused the sends and verifies that matter; it answers from the
-	// browser's own cookies and changes nothing), and the forward-auth
-	// questions, which a proxy asks from one address for every request of
-	// every person (each answer is a session read); authn
-	// (RATE_LIMIT_AUTH_IP_MAX), tighter, on what sends mail or judges a
-	// code or link, whichever face it comes through. 0 turns either off.
-	api := rateLimit{name: "ip", max: s.cfg.RateLimitMax}
-	authn := rateLimit{name: "ip_auth", max: s.cfg.AuthIPMax}
+	// Per client IP and RATE_LIMIT_WINDOW (DESIGN.md, "Limits for crowds"):
+	// what is limited is what costs the service or helps an attacker, not
+	// people signing in, so that a crowd behind one address (a venue's
+	// Wi-Fi, an office NAT) is never refused. api (RATE_LIMIT_MAX) counts
+	// the API requests that fail — a request without a valid session, a
+	// malformed one — and gives back the unit of one that succeeds, so
+	// authenticated requests are not limited per IP. authn
+	// (RATE_LIMIT_AUTH_IP_MAX) counts failed code and link checks. Sends
+	// are not counted per request here: the engine keeps each address's
+	// send limits and each network's budget of mail to addresses that
+	// never sign in (RATE_LIMIT_UNCONFIRMED_MAIL_MAX), which a sign-in
+	// gives back. Left out altogether: the health probes, the sign-in
+	// status that waiting login pages poll (it answers from the browser's
+	// own cookies and changes nothing), and the forward-auth questions,
+	// which a proxy asks from one address for every request of every
+	// person. 0 turns either off.
+	api := rateLimit{name: "ip", max: s.cfg.RateLimitMax}.failures()
+	authn := rateLimit{name: "ip_auth", max: s.cfg.AuthIPMax}.failures()
 
-	mux.Handle("POST /api/auth/passwordless/email/send", s.limit(s.handleSend, api, authn))
-	mux.Handle("POST /api/auth/passwordless/email/resend", s.limit(s.handleResend, api, authn))
+	mux.Handle("POST /api/auth/passwordless/email/send", s.limit(s.handleSend, api))
+	mux.Handle("POST /api/auth/passwordless/email/resend", s.limit(s.handleResend, api))
 	mux.Handle("POST /api/auth/passwordless/email/verify/code", s.limit(s.handleVerifyCode, api, authn))
 	mux.Handle("GET /api/auth/passwordless/verify", s.limit(s.handleLinkPage, api)) // GET also serves HEAD
 	mux.Handle("POST /api/auth/passwordless/verify", s.limit(s.handleVerifyLink, api, authn))
@@ -43,9 +48,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /account/delete", s.handleDeleteAccount)
 	mux.HandleFunc("POST /account/delete", s.handleDeleteAccount)
 	mux.HandleFunc("GET /login", s.handleLoginPage)
-	mux.Handle("POST /login", s.limit(s.handleLoginEmail, authn))
+	mux.HandleFunc("POST /login", s.handleLoginEmail) // sends: the engine's limits
 	mux.Handle("POST /login/code", s.limit(s.handleLoginCode, authn))
-	mux.Handle("POST /login/resend", s.limit(s.handleLoginResend, authn))
+	mux.HandleFunc("POST /login/resend", s.handleLoginResend)
 	mux.HandleFunc("POST /logout", s.handleLogoutForm)
 	mux.Handle("GET /static/", s.static())
 	mux.HandleFunc("GET /brand/logo", s.handleLogo) // Config.LogoFile

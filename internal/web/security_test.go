@@ -276,7 +276,10 @@ func TestPagesUseNoncesAndNoInlineScripts(t *testing.T) {
 	}
 }
 
-func TestPerIPLimitOnSendAndVerify(t *testing.T) {
+// TestPerIPLimitCountsFailedChecks: RATE_LIMIT_AUTH_IP_MAX counts the
+// code and link checks that fail, on the JSON API and the login form
+// alike; sends are left to the engine's budgets.
+func TestPerIPLimitCountsFailedChecks(t *testing.T) {
 	h := newHarness(t, options{web: func(c *web.Config) { c.AuthIPMax = 3 }})
 	for i := range 3 {
 		r := h.postJSON(h.client, "/api/auth/passwordless/email/verify/code", map[string]string{"authRequestId": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "code": "12345" + string(rune('0'+i))})
@@ -284,17 +287,77 @@ func TestPerIPLimitOnSendAndVerify(t *testing.T) {
 			t.Fatalf("request %d limited", i+1)
 		}
 	}
-	r := h.postJSON(h.client, "/api/auth/passwordless/email/send", map[string]string{"email": "ada@example.com"})
+	r := h.postJSON(h.client, "/api/auth/passwordless/email/verify/code", map[string]string{"authRequestId": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "code": "123459"})
 	wantError(t, r, 429, auth.CodeRateLimited)
 	if r.Header.Get("RateLimit-Limit") != "3" || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("headers %v", r.Header)
 	}
-	r = h.postForm(h.client, "/login", url.Values{"email": {"ada@example.com"}})
+	r = h.postForm(h.client, "/login/code", url.Values{"auth_request_id": {"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, "code": {"123456"}})
 	if r.StatusCode != 429 {
 		t.Fatalf("the login form is not under the same limit: %d", r.StatusCode)
 	}
+	if r := h.postJSON(h.client, "/api/auth/passwordless/email/send", map[string]string{"email": "ada@example.com"}); r.StatusCode != 200 {
+		t.Fatalf("a send was refused by the limit of failed checks: %d", r.StatusCode)
+	}
 	if r := h.get(h.client, "/api/me"); r.StatusCode != 401 {
 		t.Fatalf("/api/me (not an auth route) was limited: %d", r.StatusCode)
+	}
+}
+
+// TestCrowdBehindOneAddress: at the default limits, 300 people behind one
+// address each send, verify (every tenth after one wrong code) and call
+// /api/me 5 times, and none is refused; from that same address, mail to
+// addresses that never sign in runs out, and wrong codes across addresses
+// are capped.
+func TestCrowdBehindOneAddress(t *testing.T) {
+	h := newHarness(t, options{web: func(c *web.Config) { c.RateLimitMax, c.AuthIPMax = 60, 100 }})
+	refused := 0
+	for i := range 300 {
+		c := newClient()
+		addr := fmt.Sprintf("person%d@example.com", i)
+		r := h.postJSON(c, "/api/auth/passwordless/email/send", map[string]string{"email": addr})
+		if r.StatusCode == 429 {
+			refused++
+			continue
+		}
+		id := r.json(t)["authRequestId"].(string)
+		code := h.mail.Last(t, addr).Code
+		if i%10 == 0 {
+			wrong := "000000"
+			if code == wrong {
+				wrong = "111111"
+			}
+			if r := h.postJSON(c, "/api/auth/passwordless/email/verify/code", map[string]string{"authRequestId": id, "code": wrong}); r.StatusCode == 429 {
+				refused++
+			}
+		}
+		if r := h.postJSON(c, "/api/auth/passwordless/email/verify/code", map[string]string{"authRequestId": id, "code": code}); r.StatusCode != 200 {
+			t.Fatalf("person %d: verify %d %s", i, r.StatusCode, r.body)
+		}
+		for range 5 {
+			if r := h.get(c, "/api/me"); r.StatusCode != 200 {
+				t.Fatalf("person %d: /api/me %d", i, r.StatusCode)
+			}
+		}
+	}
+	if refused != 0 {
+		t.Fatalf("%d of the crowd's requests were refused", refused)
+	}
+	// The same address mails 300 addresses that never sign in.
+	sent, limited := 0, 0
+	for i := range 300 {
+		r := h.postJSON(newClient(), "/api/auth/passwordless/email/send", map[string]string{"email": fmt.Sprintf("nobody%d@example.com", i)})
+		switch r.StatusCode {
+		case 200:
+			sent++
+		case 429:
+			limited++
+		default:
+			t.Fatalf("send: %d", r.StatusCode)
+		}
+	}
+	if limited < 150 {
+		t.Fatalf("of 300 sends to addresses that never sign in, %d were refused; want at least half", limited)
 	}
 }
 
