@@ -243,3 +243,13 @@ func (r *Registry) KnowsAPI(id string) bool {
 	c := r.Client(id)
 	return c != nil && c.PasswordlessAPI
 }
+
+// AnyAPI reports whether some enabled client may use the passwordless API.
+func (r *Registry) AnyAPI() bool {
+	for _, c := range *r.list.Load() {
+		if c.PasswordlessAPI && !c.Disabled {
+			return true
+		}
+	}
+	return false
+}
