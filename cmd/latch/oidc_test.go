@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -167,17 +168,9 @@ func (r *rp) exchange(code string, opts ...oauth2.AuthCodeOption) (*oauth2.Token
 func mustOAuthError(t *testing.T, err error, want string) {
 	t.Helper()
 	var re *oauth2.RetrieveError
-	if err == nil || !asRetrieve(err, &re) || re.ErrorCode != want {
+	if !errors.As(err, &re) || re.ErrorCode != want {
 		t.Fatalf("got %v, want the OAuth error %s", err, want)
 	}
-}
-
-func asRetrieve(err error, re **oauth2.RetrieveError) bool {
-	r, ok := err.(*oauth2.RetrieveError)
-	if ok {
-		*re = r
-	}
-	return ok
 }
 
 func pkce() (verifier string, challenge oauth2.AuthCodeOption, proof oauth2.AuthCodeOption) {
@@ -451,7 +444,185 @@ func mustUserinfo(t *testing.T, b *client, access, how, sub string) {
 	}
 }
 
-func s256(v string) string {
-	sum := sha256.Sum256([]byte(v))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+// TestOpenIDFlows covers what the conformance plan leaves to the OP: PKCE
+// for public and native clients, client authentication, disabled and
+// unregistered clients, allow rules, consent, logout and the revocation
+// of refresh tokens by signing out everywhere.
+func TestOpenIDFlows(t *testing.T) {
+	l := startOIDC(t)
+	app := newRP(t, l, "app", rpSecret)
+	const email = "grace@example.org"
+	b := newBrowser(t, l.base)
+	app.authorize(b, email) // signs this browser in
+
+	t.Run("code flow with PKCE", func(t *testing.T) {
+		_, challenge, proof := pkce()
+		q := app.authorize(b, email, challenge)
+		if _, err := app.conf.Exchange(context.Background(), q.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil {
+			t.Fatal("a wrong code_verifier was accepted")
+		}
+		q = app.authorize(b, email, challenge)
+		app.exchange(q.Get("code"), proof)
+	})
+	t.Run("plain PKCE is refused", func(t *testing.T) {
+		u := b.location(app.conf.AuthCodeURL("st-1", oauth2.SetAuthURLParam("code_challenge", "x"), oauth2.SetAuthURLParam("code_challenge_method", "plain")))
+		if u.Query().Get("error") != "invalid_request" {
+			t.Fatalf("redirected to %s", u)
+		}
+	})
+	native := newRP(t, l, "native", "")
+	t.Run("public client without PKCE", func(t *testing.T) {
+		native.conf.RedirectURL = nativeRedirect
+		u := b.location(native.conf.AuthCodeURL("st-1"))
+		if u.Query().Get("error") != "invalid_request" {
+			t.Fatalf("redirected to %s", u)
+		}
+	})
+	t.Run("native app on a loopback port of its own (RFC 8252)", func(t *testing.T) {
+		native.conf.RedirectURL = "http://127.0.0.1:53127/native"
+		_, challenge, proof := pkce()
+		q := native.authorize(b, email, challenge)
+		tok, _ := native.exchange(q.Get("code"), proof)
+		if tok.RefreshToken == "" {
+			t.Fatal("no refresh token for offline_access")
+		}
+		native.conf.RedirectURL = "http://127.0.0.1:53127/elsewhere"
+		mustErrorPage(t, b, native.conf.AuthCodeURL("st-1", challenge))
+	})
+	t.Run("wrong client secret", func(t *testing.T) {
+		q := app.authorize(b, email)
+		bad := *app
+		bad.conf.ClientSecret = "not-the-secret"
+		bad.conf.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+		_, err := bad.conf.Exchange(context.Background(), q.Get("code"))
+		mustOAuthError(t, err, "invalid_client")
+		if re := err.(*oauth2.RetrieveError); re.Response.StatusCode != 401 || re.Response.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("%d %v: want 401 with WWW-Authenticate", re.Response.StatusCode, re.Response.Header)
+		}
+	})
+	t.Run("disabled client", func(t *testing.T) {
+		off := newRP(t, l, "off", rpSecret)
+		mustErrorPage(t, b, off.conf.AuthCodeURL("st-1"))
+	})
+	t.Run("unknown client", func(t *testing.T) {
+		mustErrorPage(t, b, "/oauth/authorize?client_id=nobody&response_type=code&scope=openid&redirect_uri="+url.QueryEscape(rpRedirect))
+	})
+	t.Run("allow rules", func(t *testing.T) {
+		picky := newRP(t, l, "picky", rpSecret)
+		u := b.location(picky.conf.AuthCodeURL("st-1"))
+		if u.Query().Get("error") != "access_denied" {
+			t.Fatalf("a person outside the allow list: %s", u)
+		}
+	})
+	t.Run("consent once", func(t *testing.T) {
+		asks := newRP(t, l, "asks", rpSecret)
+		u := b.location(asks.conf.AuthCodeURL("st-1", oauth2.SetAuthURLParam("prompt", "none")))
+		if u.Query().Get("error") != "consent_required" {
+			t.Fatalf("prompt=none before consent: %s", u)
+		}
+		status, _, page := b.get(asks.conf.AuthCodeURL("st-1"))
+		m := regexp.MustCompile(`name="request" value="([^"]+)"`).FindSubmatch(page)
+		if status != 200 || m == nil {
+			t.Fatalf("consent page: %d\n%s", status, page)
+		}
+		form := url.Values{"request": {string(m[1])}, "decision": {"allow"}}
+		_, h, _ := b.do(http.MethodPost, "/oauth/authorize/consent", "application/x-www-form-urlencoded", form.Encode())
+		back, _ := url.Parse(h.Get("Location"))
+		asks.exchange(back.Query().Get("code"))
+		// Remembered: the next request needs no page.
+		if u := b.location(asks.conf.AuthCodeURL("st-1", oauth2.SetAuthURLParam("prompt", "none"))); u.Query().Get("code") == "" {
+			t.Fatalf("after consent: %s", u)
+		}
+	})
+	t.Run("client_credentials without the provider API", func(t *testing.T) {
+		status, _, body := b.do(http.MethodPost, "/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials&client_id=app&client_secret="+rpSecret)
+		if status != 400 || !strings.Contains(string(body), `"unsupported_grant_type"`) {
+			t.Fatalf("%d %s", status, body)
+		}
+	})
+	t.Run("sign out everywhere revokes refresh tokens", func(t *testing.T) {
+		other := newBrowser(t, l.base)
+		tok, _ := app.exchange(app.authorize(other, "linus@example.org").Get("code"))
+		if status, _ := other.postJSON("/api/auth/logout?scope=global", map[string]any{}); status != 200 {
+			t.Fatalf("logout: %d", status)
+		}
+		_, err := app.conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		mustOAuthError(t, err, "invalid_grant")
+	})
+	t.Run("revocation", func(t *testing.T) {
+		tok, _ := app.exchange(app.authorize(b, email).Get("code"))
+		form := url.Values{"token": {tok.RefreshToken}, "client_id": {"app"}, "client_secret": {rpSecret}}
+		if status, _, body := b.do(http.MethodPost, "/oauth/revoke", "application/x-www-form-urlencoded", form.Encode()); status != 200 {
+			t.Fatalf("revoke: %d %s", status, body)
+		}
+		_, err := app.conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		mustOAuthError(t, err, "invalid_grant")
+	})
+	t.Run("RP-initiated logout", func(t *testing.T) {
+		tok, _ := app.exchange(app.authorize(b, email).Get("code"))
+		q := url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "post_logout_redirect_uri": {"http://127.0.0.1:9/bye"}, "state": {"bye-1"}}
+		u := b.location("/oidc/logout?" + q.Encode())
+		if u.String() != "http://127.0.0.1:9/bye?state=bye-1" {
+			t.Fatalf("logout went to %s", u)
+		}
+		if status, _ := b.getJSON("/api/me"); status != 401 {
+			t.Fatalf("/api/me after logout: %d", status)
+		}
+		q.Set("post_logout_redirect_uri", "https://evil.example/")
+		mustErrorPage(t, b, "/oidc/logout?"+q.Encode())
+	})
 }
+
+// TestOpenIDAcrossReplicas authorizes on one replica and redeems the code
+// and refresh token on the other: every OpenID record lives in Redis.
+func TestOpenIDAcrossReplicas(t *testing.T) {
+	redisURL := testRedisURL(t)
+	prefix := randomPrefix()
+	t.Cleanup(func() { deleteKeys(t, redisURL, prefix) })
+	clients := writeClients(t, t.TempDir())
+	pa, pb := freePort(t), freePort(t)
+	base := "http://127.0.0.1:" + itoa(pa)
+	env := func(port int) map[string]string {
+		e := redisEnv(t, redisURL, prefix)
+		e["PORT"], e["BASE_URL"], e["CLIENTS_FILE"] = itoa(port), base, clients
+		return e
+	}
+	a, b := startLatch(t, env(pa)), startLatch(t, env(pb))
+
+	ctx := context.Background()
+	conf := oauth2.Config{ClientID: "app", ClientSecret: rpSecret, RedirectURL: rpRedirect,
+		Scopes:   []string{"openid", "email", "offline_access"},
+		Endpoint: oauth2.Endpoint{AuthURL: a.base + "/oauth/authorize", TokenURL: b.base + "/oauth/token"}}
+	verifier := oidc.NewVerifier(base, oidc.NewRemoteKeySet(ctx, b.base+"/keys"), &oidc.Config{ClientID: "app"})
+
+	br := newBrowser(t, a.base)
+	login := br.location(conf.AuthCodeURL("st-1"))
+	form := url.Values{"email": {"ada@example.org"}, "redirect_to": {login.Query().Get("redirect_to")}}
+	_, _, page := br.do(http.MethodPost, "/login", "application/x-www-form-urlencoded", form.Encode())
+	m := authRequestField.FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("POST /login on A:\n%s", page)
+	}
+	code, _ := mailFrom(t, "ada@example.org", map[string]bool{}, a, b)
+	form = url.Values{"code": {code}, "email": {"ada@example.org"}, "auth_request_id": {string(m[1])}}
+	_, h, _ := br.do(http.MethodPost, "/login/code", "application/x-www-form-urlencoded", form.Encode())
+	back := br.location(h.Get("Location"))
+
+	tok, err := conf.Exchange(ctx, back.Query().Get("code"))
+	if err != nil {
+		t.Fatalf("exchange on B: %v", err)
+	}
+	if _, err := verifier.Verify(ctx, tok.Extra("id_token").(string)); err != nil {
+		t.Fatalf("the ID token against B's keys: %v", err)
+	}
+	// Refresh on A, then the rotated token on B is reuse.
+	conf.Endpoint.TokenURL = a.base + "/oauth/token"
+	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
+		t.Fatalf("refresh on A: %v", err)
+	}
+	conf.Endpoint.TokenURL = b.base + "/oauth/token"
+	_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	mustOAuthError(t, err, "invalid_grant")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
