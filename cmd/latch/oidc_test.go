@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ const (
 	nativeRedirect = "http://127.0.0.1/native"
 )
 
-func writeClients(t *testing.T, dir string) string {
+func writeTestClients(t *testing.T, dir string) string {
 	t.Helper()
 	path := filepath.Join(dir, "clients.yaml")
 	yaml := `
@@ -181,7 +182,7 @@ func pkce() (verifier string, challenge oauth2.AuthCodeOption, proof oauth2.Auth
 func startOIDC(t *testing.T) *latch {
 	t.Helper()
 	dir := t.TempDir()
-	return startLatch(t, testEnv(dir, "CLIENTS_FILE", writeClients(t, dir), "RATE_LIMIT_AUTH_EMAIL_MAX", "100"))
+	return startLatch(t, testEnv(dir, "CLIENTS_FILE", writeTestClients(t, dir), "RATE_LIMIT_AUTH_EMAIL_MAX", "100"))
 }
 
 // TestOpenIDConformance follows the OpenID Foundation's Basic OP
@@ -579,7 +580,7 @@ func TestOpenIDAcrossReplicas(t *testing.T) {
 	redisURL := testRedisURL(t)
 	prefix := randomPrefix()
 	t.Cleanup(func() { deleteKeys(t, redisURL, prefix) })
-	clients := writeClients(t, t.TempDir())
+	clients := writeTestClients(t, t.TempDir())
 	pa, pb := freePort(t), freePort(t)
 	base := "http://127.0.0.1:" + itoa(pa)
 	env := func(port int) map[string]string {
@@ -626,3 +627,55 @@ func TestOpenIDAcrossReplicas(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestClientsCommandAndReload registers a client with latch clients add
+// (its secret kept as a bcrypt hash), signs in through it, then removes
+// it and reloads the registry with SIGHUP; a broken file on reload keeps
+// the registry that was read before.
+func TestClientsCommandAndReload(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "clients.json")
+	env := func(k string) string { return map[string]string{"CLIENTS_FILE": file}[k] }
+	var out strings.Builder
+	if err := run(context.Background(), []string{"clients", "add", "cli", rpRedirect, "--name", "CLI app"}, env, &out); err != nil {
+		t.Fatalf("clients add: %v", err)
+	}
+	secret := regexp.MustCompile(`client secret \(shown once, only its hash is kept\): (\S+)`).FindStringSubmatch(out.String())
+	stored, _ := os.ReadFile(file)
+	if secret == nil || strings.Contains(string(stored), secret[1]) || !strings.Contains(string(stored), `"$2a$`) {
+		t.Fatalf("add printed %q and stored %s: want the secret printed and only its bcrypt hash kept", out.String(), stored)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"clients", "list"}, env, &out); err != nil || !strings.Contains(out.String(), "CLI app") {
+		t.Fatalf("clients list: %v\n%s", err, out.String())
+	}
+
+	l := startLatch(t, testEnv(t.TempDir(), "CLIENTS_FILE", file, "LOG_LEVEL", "info"))
+	cli := newRP(t, l, "cli", secret[1])
+	b := newBrowser(t, l.base)
+	cli.exchange(cli.authorize(b, "ada@example.org").Get("code"))
+
+	// A broken file on reload: the old registry stays.
+	os.WriteFile(file, []byte("[{"), 0o600)
+	mustSIGHUP(t, l, "not reloaded")
+	cli.exchange(cli.authorize(b, "ada@example.org").Get("code"))
+
+	os.WriteFile(file, stored, 0o600)
+	if err := run(context.Background(), []string{"clients", "remove", "cli"}, env, &out); err != nil {
+		t.Fatalf("clients remove: %v", err)
+	}
+	mustSIGHUP(t, l, "CLIENTS_FILE reloaded")
+	mustErrorPage(t, b, cli.conf.AuthCodeURL("st-1"))
+}
+
+func mustSIGHUP(t *testing.T, l *latch, logged string) {
+	t.Helper()
+	before := strings.Count(l.log(), logged)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(l.log(), logged) == before; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log after SIGHUP:\n%s", logged, l.log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
