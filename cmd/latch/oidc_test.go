@@ -98,10 +98,7 @@ func (b *client) location(target string) *url.URL {
 
 func (b *client) get(target string) (int, http.Header, []byte) {
 	b.t.Helper()
-	if strings.HasPrefix(target, b.base) {
-		target = strings.TrimPrefix(target, b.base)
-	}
-	return b.do(http.MethodGet, target, "", "")
+	return b.do(http.MethodGet, strings.TrimPrefix(target, b.base), "", "")
 }
 
 var authRequestField = regexp.MustCompile(`name="auth_request_id" value="([^"]+)"`)
