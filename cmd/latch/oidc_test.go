@@ -676,3 +676,37 @@ func mustSIGHUP(t *testing.T, l *latch, logged string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRegistryFeedsTheProviderAPI: a CLIENTS_FILE client with
+// passwordlessApi: true gets client-credentials tokens from the shared
+// /oauth/token and uses the Scalekit passwordless API; one without it
+// does not.
+func TestRegistryFeedsTheProviderAPI(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "clients.json")
+	os.WriteFile(file, []byte(`[{"id": "backend", "secret": "`+rpSecret+`", "passwordlessApi": true},
+		{"id": "app", "secret": "`+rpSecret+`", "redirectUris": ["`+rpRedirect+`"]}]`), 0o600)
+	l := startLatch(t, testEnv(dir, "CLIENTS_FILE", file))
+	b := newBrowser(t, l.base)
+	form := "grant_type=client_credentials&client_id=backend&client_secret=" + rpSecret
+	status, _, body := b.do(http.MethodPost, "/oauth/token", "application/x-www-form-urlencoded", form)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.Unmarshal(body, &tok)
+	if status != 200 || tok.AccessToken == "" {
+		t.Fatalf("client credentials of a passwordlessApi client: %d %s", status, body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, l.base+"/api/v1/passwordless/email/send", strings.NewReader(`{"email":"ada@example.org","magiclink_auth_uri":"https://app.example.org/verify"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("send with the registry client's token: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	status, _, body = b.do(http.MethodPost, "/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials&client_id=app&client_secret="+rpSecret)
+	if status != 401 || !strings.Contains(string(body), "invalid_client") {
+		t.Fatalf("client credentials of a client without passwordlessApi: %d %s", status, body)
+	}
+}
