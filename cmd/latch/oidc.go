@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/kv"
@@ -17,9 +14,9 @@ import (
 )
 
 // openIDProvider wires the OpenID provider over the client registry of
-// CLIENTS_FILE (re-read on SIGHUP until the returned closer runs) and the
-// provider API, which share /oauth/token. It returns the routes of both.
-func openIDProvider(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, issuer *token.Issuer, store kv.Store, log *slog.Logger) (func(*http.ServeMux, web.RouteLimits), func() error, error) {
+// CLIENTS_FILE and the provider API, which share /oauth/token. It
+// returns the routes of both and the reloader SIGHUP runs.
+func openIDProvider(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, issuer *token.Issuer, store kv.Store, log *slog.Logger) (func(*http.ServeMux, web.RouteLimits), func(), error) {
 	registry, err := oidc.NewRegistry(cfg.ClientsFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("CLIENTS_FILE: %w", err)
@@ -47,27 +44,15 @@ func openIDProvider(cfg *Config, secret string, svc *auth.Service, v *vault.Vaul
 	if cfg.ClientsFile != "" {
 		log.Info("latch: OpenID Connect clients loaded", "file", cfg.ClientsFile, "clients", registry.Len())
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-hup:
-				if err := registry.Reload(); err != nil {
-					log.Error("latch: CLIENTS_FILE not reloaded; the clients read before stay", "err", err)
-					continue
-				}
-				log.Info("latch: CLIENTS_FILE reloaded", "clients", registry.Len())
-			case <-done:
-				return
-			}
+	reload := func() {
+		if cfg.ClientsFile == "" {
+			return
 		}
-	}()
-	stop := func() error {
-		signal.Stop(hup)
-		close(done)
-		return nil
+		if err := registry.Reload(); err != nil {
+			log.Error("latch: CLIENTS_FILE not reloaded; the clients read before stay", "err", err)
+			return
+		}
+		log.Info("latch: CLIENTS_FILE reloaded", "clients", registry.Len())
 	}
 	mount := func(mux *http.ServeMux, limits web.RouteLimits) {
 		if api != nil {
@@ -76,5 +61,5 @@ func openIDProvider(cfg *Config, secret string, svc *auth.Service, v *vault.Vaul
 		}
 		op.Mount(mux)
 	}
-	return mount, stop, nil
+	return mount, reload, nil
 }

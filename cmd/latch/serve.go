@@ -513,11 +513,11 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	a.closers = append(a.closers, listenControl(cfg, issuer, svc, log))
 
-	mountProvider, closeOIDC, err := openIDProvider(cfg, secret, svc, vlt, issuer, store, log)
+	mountProvider, reloadClients, err := openIDProvider(cfg, secret, svc, vlt, issuer, store, log)
 	if err != nil {
 		return fail(err)
 	}
-	a.closers = append(a.closers, closeOIDC)
+	a.reloaders = append(a.reloaders, reloadClients)
 
 	// A waiting login page learns of its sign-in from the engine; an
 	// upstream provider's challenges are not Latch's to see.
