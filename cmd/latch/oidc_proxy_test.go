@@ -48,7 +48,7 @@ func TestOAuth2ProxySignsInThroughLatch(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
+	defer func() { cancel(); cmd.Wait() }()
 	b := newBrowser(t, l.base)
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if resp, err := b.http.Get(proxy + "/ping"); err == nil {
