@@ -24,7 +24,7 @@ func TestOtherLanguagesVerifyALatchToken(t *testing.T) {
 	const base = "http://localhost:1" // a fixed issuer on loopback, where the dev outbox exists
 	l := startLatch(t, testEnv(t.TempDir(), "BASE_URL", base, "JWT_AUDIENCE", "https://api.example.test"))
 	c := newBrowser(t, l.base)
-	userID := mustSignInByCode(t, c, "ada@example.com")
+	userID := mustSignIn(t, c, "ada@example.com")
 	raw := mustToken(t, c)
 	env := append(os.Environ(), "LATCH_URL="+l.base, "ISSUER="+base, "AUDIENCE=https://api.example.test")
 

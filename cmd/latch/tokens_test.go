@@ -22,8 +22,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// mustSignInByCode signs c in as email by code and returns the user id.
-func mustSignInByCode(t *testing.T, c *client, email string, replicas ...*latch) string {
+// mustSignIn signs c in as email by code and returns the user id.
+func mustSignIn(t *testing.T, c *client, email string, replicas ...*latch) string {
 	t.Helper()
 	status, sent := c.postJSON("/api/auth/passwordless/email/send", map[string]string{"email": email})
 	if status != 200 {
@@ -109,7 +109,7 @@ func TestAccessTokensVerifyOfflineAndOnAPIMe(t *testing.T) {
 	env := testEnv(dir, "CORS_ALLOWED_ORIGINS", "https://spa.example.com", "BASE_URL", base)
 	l := startLatch(t, env)
 	c := newBrowser(t, l.base)
-	userID := mustSignInByCode(t, c, "ada@example.com")
+	userID := mustSignIn(t, c, "ada@example.com")
 	raw := mustToken(t, c)
 
 	// go-jose, with the key set fetched from Latch.
@@ -305,7 +305,7 @@ func TestReplicasPublishOneKeySet(t *testing.T) {
 		t.Fatalf("two replicas publish different key sets")
 	}
 	c := newBrowser(t, a.base)
-	mustSignInByCode(t, c, "ada@example.com", a, b)
+	mustSignIn(t, c, "ada@example.com", a, b)
 	raw := mustToken(t, c)
 	if status, _, _ := bearerMe(t, b.base, raw); status != 200 {
 		t.Fatalf("B refuses A's token on /api/me: %d", status)
