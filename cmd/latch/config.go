@@ -90,6 +90,7 @@ type Config struct {
 	ScalekitEnvironmentURL string   `env:"SCALEKIT_ENVIRONMENT_URL" help:"Upstream Scalekit-compatible provider; with the client id and secret, the app routes use it instead of the built-in engine."`
 	ScalekitClientID       string   `env:"SCALEKIT_CLIENT_ID" help:"Client id at the upstream provider."`
 	ScalekitClientSecret   string   `env:"SCALEKIT_CLIENT_SECRET" secret:"true" help:"Client secret at the upstream provider."`
+	ClientsFile            string   `env:"CLIENTS_FILE" help:"The OpenID Connect client registry (JSON or YAML, re-read on SIGHUP); latch clients add|list|remove edits it."`
 	APIClients             []string `env:"API_CLIENTS" secret:"true" help:"Comma-separated id:secret pairs allowed to use the provider API (/oauth/token, /api/v1/passwordless)."`
 
 	SigningKeyAlg      string        `env:"SIGNING_KEY_ALG" default:"RS256" help:"Algorithm of new JWT signing keys: RS256 (RSA 2048) or ES256 (P-256)."`

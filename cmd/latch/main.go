@@ -114,6 +114,7 @@ func commands() []command {
 		{"keys", "list or rotate the JWT signing keys", keysHelp, keysCommand},
 		{"users", "list, add, invite, disable, enable, delete users; set their groups", usersHelp, usersCommand},
 		{"sessions", "list or revoke a user's sessions", sessionsHelp, sessionsCommand},
+		{"clients", "add, list or remove OpenID Connect clients (CLIENTS_FILE)", clientsHelp, clientsCommand},
 		{"config", "print the configuration reference", "Prints every setting with its default and meaning (docs/configuration.md).",
 			func(_ context.Context, _ []string, _ func(string) string, stdout io.Writer) error {
 				return writeConfigReference(stdout)
@@ -141,7 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	i := slices.IndexFunc(commands(), func(c command) bool { return c.name == name })
 	if i < 0 {
 		usage(stdout)
-		return exitError{code: 2, err: fmt.Errorf("unknown command %q (want serve, healthcheck, keys, users, sessions, version or config; see latch --help)", name)}
+		return exitError{code: 2, err: fmt.Errorf("unknown command %q (want serve, healthcheck, keys, users, sessions, clients, version or config; see latch --help)", name)}
 	}
 	cmd := commands()[i]
 	// No command takes flags yet (settings are environment variables), but
@@ -170,7 +171,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // withSubcommands are the commands whose arguments name what to do
 // (latch keys rotate).
-var withSubcommands = []string{"keys", "users", "sessions"}
+var withSubcommands = []string{"keys", "users", "sessions", "clients"}
 
 func hasFlags(fs *flag.FlagSet) bool {
 	n := 0

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/oidc"
 	"github.com/latch-auth/latch/internal/scalekit"
 	"github.com/latch-auth/latch/internal/vault"
 	"github.com/latch-auth/latch/internal/web"
@@ -38,23 +38,29 @@ func upstreamClient(cfg *Config, log *slog.Logger) (*scalekit.Client, error) {
 	return client, nil
 }
 
-// providerAPI returns the routes of the Scalekit-compatible provider API
-// (/oauth/token, /api/v1/passwordless, gRPC/Connect) over the engine, or
-// nil without API_CLIENTS, each behind its rate limits. Its bearer tokens
-// are signed with a random key of the vault.
-func providerAPI(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, log *slog.Logger) (func(*http.ServeMux, web.RouteLimits), error) {
-	if len(cfg.APIClients) == 0 {
-		return nil, nil
+// providerAPI returns the Scalekit-compatible provider API
+// (/api/v1/passwordless, gRPC/Connect; its client-credentials grant is
+// served through the shared /oauth/token) over the engine, or nil when no
+// client may use it: none in API_CLIENTS and none with passwordlessApi
+// in CLIENTS_FILE. Its bearer tokens are signed with a random key of the
+// vault.
+// limits gives the provider API's routes their limits once the web layer
+// hands out its limiter.
+func providerAPI(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, registry *oidc.Registry, log *slog.Logger) (_ *scalekit.Provider, limits func(web.RouteLimits) scalekit.Limits, _ error) {
+	if len(cfg.APIClients) == 0 && !registry.AnyAPI() {
+		return nil, nil, nil
 	}
 	p, err := scalekit.NewProvider(svc, scalekit.ProviderConfig{
-		Clients:  cfg.APIClients,
-		Secret:   secret,
-		TokenKey: func(ctx context.Context) ([]byte, error) { return v.Key(ctx, "provider-bearer-tokens") },
-		Type:     svc.Config().Type,
-		Logger:   log,
+		Clients:                cfg.APIClients,
+		Registry:               registry,
+		TokenEndpointElsewhere: true,
+		Secret:                 secret,
+		TokenKey:               func(ctx context.Context) ([]byte, error) { return v.Key(ctx, "provider-bearer-tokens") },
+		Type:                   svc.Config().Type,
+		Logger:                 log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("API_CLIENTS: %w", err)
+		return nil, nil, fmt.Errorf("API_CLIENTS: %w", err)
 	}
 	perIP := cfg.RateLimitAPIIPMax
 	if cfg.RateLimitAuthIPMax == 0 {
@@ -63,7 +69,7 @@ func providerAPI(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, 
 		perIP = 0
 	}
 	log.Info("latch: provider API mounted", "clients", len(cfg.APIClients))
-	return func(mux *http.ServeMux, limits web.RouteLimits) {
-		p.Mount(mux, scalekit.Limits{Limiter: limits, PerClient: cfg.RateLimitAPIClientMax, PerIP: perIP})
+	return p, func(l web.RouteLimits) scalekit.Limits {
+		return scalekit.Limits{Limiter: l, PerClient: cfg.RateLimitAPIClientMax, PerIP: perIP}
 	}, nil
 }

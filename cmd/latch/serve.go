@@ -507,11 +507,6 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	upgrade(ctx, svc, legacy, log)
 
-	mountProvider, err := providerAPI(cfg, secret, svc, vlt, log)
-	if err != nil {
-		return fail(err)
-	}
-
 	issuer, err := newIssuer(cfg, store, vlt)
 	if err != nil {
 		return fail(err)
@@ -521,6 +516,12 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		log.Warn("latch: signing keys not loaded yet", "err", err)
 	}
 	a.closers = append(a.closers, listenControl(cfg, issuer, svc, log))
+
+	mountProvider, reloadClients, err := openIDProvider(cfg, secret, svc, vlt, issuer, store, log)
+	if err != nil {
+		return fail(err)
+	}
+	a.reloaders = append(a.reloaders, reloadClients)
 
 	// A waiting login page learns of its sign-in from the engine; an
 	// upstream provider's challenges are not Latch's to see.
@@ -532,7 +533,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return fail(err)
 	}
-	a.h2c = mountProvider != nil
+	a.h2c = len(cfg.APIClients) > 0 // gRPC of CLIENTS_FILE API clients needs API_CLIENTS set for now
 	srv, err := web.New(web.Config{
 		Production:        cfg.production(),
 		BaseURL:           cfg.baseURL,

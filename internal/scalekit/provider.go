@@ -49,8 +49,15 @@ var reservedVariables = []string{"otp", "expiry_time_relative", "link", "expire_
 // defaults beside them.
 type ProviderConfig struct {
 	// Clients are the API clients as "id:secret" pairs (API_CLIENTS).
-	// At least one is required.
+	// At least one is required, here or in Registry.
 	Clients []string
+	// Registry, when set, holds more API clients (CLIENTS_FILE entries
+	// with passwordlessApi: true), asked after Clients.
+	Registry ClientRegistry
+	// TokenEndpointElsewhere leaves POST /oauth/token out of Mount: the
+	// OpenID provider serves it and hands client_credentials to
+	// TokenHandler.
+	TokenEndpointElsewhere bool
 	// Secret is the server's key material (SESSION_SECRET); client-secret
 	// hashes use a key derived from it. Required.
 	Secret string
@@ -80,6 +87,17 @@ type Provider struct {
 	typ     auth.PasswordlessType
 	clock   auth.Clock
 	log     *slog.Logger
+	// tokenElsewhere: Mount leaves /oauth/token to the OpenID provider.
+	tokenElsewhere bool
+}
+
+// ClientRegistry is a second source of API clients (the client registry
+// of CLIENTS_FILE); *oidc.Registry implements it.
+type ClientRegistry interface {
+	// AuthenticateAPI reports whether secret is the secret of API client id.
+	AuthenticateAPI(id, secret string) bool
+	// KnowsAPI reports whether id is an enabled API client.
+	KnowsAPI(id string) bool
 }
 
 var _ passwordlesspbconnect.PasswordlessServiceHandler = (*Provider)(nil)
@@ -95,13 +113,14 @@ func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
 	if cfg.TokenKey == nil {
 		return nil, errors.New("scalekit: provider needs a token key")
 	}
-	if len(cfg.Clients) == 0 {
+	if len(cfg.Clients) == 0 && cfg.Registry == nil {
 		return nil, errors.New("scalekit: provider needs at least one API client")
 	}
 	cl, err := parseClients(cfg.Clients, auth.DeriveKey(cfg.Secret, "latch provider client key v1"))
 	if err != nil {
 		return nil, fmt.Errorf("scalekit: %w", err)
 	}
+	cl.registry = cfg.Registry
 	if cfg.Type == "" {
 		cfg.Type = auth.TypeLinkOTP
 	}
@@ -121,6 +140,8 @@ func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
 		typ:     cfg.Type,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
+
+		tokenElsewhere: cfg.TokenEndpointElsewhere,
 	}, nil
 }
 
@@ -129,7 +150,9 @@ func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
 // service.
 func (p *Provider) Mount(mux *http.ServeMux, limits Limits) {
 	rest := func(h http.HandlerFunc) http.Handler { return limits.api(h, p.clientOf, refuseREST) }
-	mux.Handle("POST /oauth/token", limits.token(http.HandlerFunc(p.handleToken), refuseToken))
+	if !p.tokenElsewhere {
+		mux.Handle("POST /oauth/token", p.TokenHandler(limits))
+	}
 	mux.Handle("POST /api/v1/passwordless/email/send", rest(p.handleSend))
 	mux.Handle("POST /api/v1/passwordless/email/resend", rest(p.handleResend))
 	mux.Handle("POST /api/v1/passwordless/email/verify", rest(p.handleVerify))
@@ -139,6 +162,12 @@ func (p *Provider) Mount(mux *http.ServeMux, limits Limits) {
 		connect.WithRecover(p.recovered),
 	)
 	mux.Handle(path, limits.api(h, p.clientOf, refuseRPC))
+}
+
+// TokenHandler is the client-credentials grant of /oauth/token behind its
+// rate limits, for the OpenID provider to hand grant_type=client_credentials to.
+func (p *Provider) TokenHandler(limits Limits) http.Handler {
+	return limits.token(http.HandlerFunc(p.handleToken), refuseToken)
 }
 
 // requireToken refuses RPCs without a live bearer token.

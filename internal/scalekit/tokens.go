@@ -20,6 +20,9 @@ import (
 type clients struct {
 	key    []byte            // hashes secrets
 	hashes map[string][]byte // client id → keyed hash of its secret
+	// registry holds more clients (CLIENTS_FILE), asked when hashes
+	// does not know the id; nil for none.
+	registry ClientRegistry
 }
 
 // MinClientSecretLength is the shortest API client secret accepted.
@@ -47,6 +50,9 @@ func (c *clients) hash(secret string) []byte { return auth.MAC(c.key, "client se
 // constant time.
 func (c *clients) authenticate(id, secret string) bool {
 	want, known := c.hashes[id]
+	if !known && c.registry != nil && c.registry.KnowsAPI(id) {
+		return c.registry.AuthenticateAPI(id, secret)
+	}
 	if !known {
 		want = c.hash("") // compare anyway, so timing does not reveal ids
 	}
@@ -54,7 +60,12 @@ func (c *clients) authenticate(id, secret string) bool {
 	return ok && known
 }
 
-func (c *clients) known(id string) bool { _, ok := c.hashes[id]; return ok }
+func (c *clients) known(id string) bool {
+	if _, ok := c.hashes[id]; ok {
+		return true
+	}
+	return c.registry != nil && c.registry.KnowsAPI(id)
+}
 
 // tokens issues and checks stateless bearer tokens: an HMAC-SHA256 over
 // the client id and expiry, under a random key kept sealed in the store,

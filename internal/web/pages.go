@@ -378,13 +378,18 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		}
 		redirectTo = target
 	}
-	if _, err := s.sessions.Authenticate(r.Context(), sessionToken(r)); err == nil {
+	// prompt=login (an OpenID client asking for a fresh sign-in) shows
+	// the page even to a signed-in person.
+	if _, err := s.sessions.Authenticate(r.Context(), sessionToken(r)); err == nil && r.URL.Query().Get("prompt") != "login" {
 		http.Redirect(w, r, first(redirectTo, s.appURL), http.StatusSeeOther)
 		return
 	}
 	d := pageData{Title: "Sign in", Step: stepEmail, RedirectTo: redirectTo, RedirectNote: note, Email: rememberedEmail(r)}
 	if r.URL.Query().Get("deleted") != "" {
 		d.Notice = s.pages.messages["deleted"]
+	}
+	if hint := r.URL.Query().Get("login_hint"); d.Email == "" && len(hint) <= 320 {
+		d.Email = hint // an OpenID client's login_hint pre-fills the address
 	}
 	if r.URL.Query().Get("signed_out") != "" {
 		d.Notice = s.pages.messages["signed_out"]

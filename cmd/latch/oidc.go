@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/kv"
+	"github.com/latch-auth/latch/internal/oidc"
+	"github.com/latch-auth/latch/internal/token"
+	"github.com/latch-auth/latch/internal/vault"
+	"github.com/latch-auth/latch/internal/web"
+)
+
+// openIDProvider wires the OpenID provider over the client registry of
+// CLIENTS_FILE and the provider API, which share /oauth/token. It
+// returns the routes of both and the reloader SIGHUP runs.
+func openIDProvider(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, issuer *token.Issuer, store kv.Store, log *slog.Logger) (func(*http.ServeMux, web.RouteLimits), func(), error) {
+	registry, err := oidc.NewRegistry(cfg.ClientsFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("CLIENTS_FILE: %w", err)
+	}
+	api, apiLimits, err := providerAPI(cfg, secret, svc, v, registry, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	// client_credentials goes to the provider API's handler behind its
+	// limits, which exist once the web layer mounts the routes.
+	var clientCredentials http.Handler
+	pc := oidc.Config{
+		Issuer:        cfg.baseURL.String(),
+		CookieDomain:  cfg.CookieDomain,
+		SecureCookies: cfg.production() || cfg.baseURL.Scheme == "https",
+		Logger:        log,
+	}
+	if api != nil {
+		pc.ClientCredentials = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { clientCredentials.ServeHTTP(w, r) })
+	}
+	op, err := oidc.New(pc, registry, svc, issuer, store)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.ClientsFile != "" {
+		log.Info("latch: OpenID Connect clients loaded", "file", cfg.ClientsFile, "clients", registry.Len())
+	}
+	reload := func() {
+		if cfg.ClientsFile == "" {
+			return
+		}
+		if err := registry.Reload(); err != nil {
+			log.Error("latch: CLIENTS_FILE not reloaded; the clients read before stay", "err", err)
+			return
+		}
+		log.Info("latch: CLIENTS_FILE reloaded", "clients", registry.Len())
+	}
+	mount := func(mux *http.ServeMux, limits web.RouteLimits) {
+		if api != nil {
+			clientCredentials = api.TokenHandler(apiLimits(limits))
+			api.Mount(mux, apiLimits(limits))
+		}
+		op.Mount(mux)
+	}
+	return mount, reload, nil
+}
