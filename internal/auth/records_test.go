@@ -3,11 +3,10 @@ package auth
 import (
 	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
-	"reflect"
 	"testing"
 	"time"
+
+	"github.com/latch-auth/latch/internal/kv/kvtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden record encodings in testdata/records")
@@ -46,36 +45,7 @@ func TestRecordEncodingsAreStable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
-			path := filepath.Join("testdata", "records", tc.file+".golden")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, tc.enc, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			golden, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to write it)", err)
-			}
-			got, err := tc.decode(golden)
-			if err != nil {
-				t.Fatalf("decode the golden bytes: %v", err)
-			}
-			if !reflect.DeepEqual(normalise(got), normalise(tc.want)) {
-				t.Fatalf("golden bytes decode to\n%+v\nwant\n%+v", got, tc.want)
-			}
-			if !bytes.Equal(tc.enc, golden) {
-				t.Fatalf("this release writes %s differently from the golden file: a new layout needs a new version", tc.file)
-			}
-			// A truncated record is an error, never a half-filled value.
-			if _, err := tc.decode(golden[:len(golden)-3]); err == nil {
-				t.Fatal("a truncated record decoded")
-			}
-			if _, err := tc.decode(append([]byte{99}, golden[1:]...)); err == nil {
-				t.Fatal("a record of an unknown version decoded")
-			}
+			kvtest.Golden(t, tc.file, tc.enc, *update, tc.decode, tc.want, normalise)
 		})
 	}
 }

@@ -1,13 +1,11 @@
 package oidc
 
 import (
-	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
-	"reflect"
 	"testing"
 	"time"
+
+	"github.com/latch-auth/latch/internal/kv/kvtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden record encodings in testdata/records")
@@ -43,33 +41,7 @@ func TestRecordEncodingsAreStable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
-			path := filepath.Join("testdata", "records", tc.file+".golden")
-			if *update {
-				os.MkdirAll(filepath.Dir(path), 0o755)
-				if err := os.WriteFile(path, tc.enc, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			golden, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to write it)", err)
-			}
-			got, err := tc.decode(golden)
-			if err != nil {
-				t.Fatalf("decode the golden bytes: %v", err)
-			}
-			if !reflect.DeepEqual(utc(got), utc(tc.want)) {
-				t.Fatalf("golden bytes decode to\n%+v\nwant\n%+v", got, tc.want)
-			}
-			if !bytes.Equal(tc.enc, golden) {
-				t.Fatalf("this release writes %s differently from the golden file: a new layout needs a new version", tc.file)
-			}
-			if _, err := tc.decode(golden[:len(golden)-2]); err == nil {
-				t.Fatal("a truncated record decoded")
-			}
-			if _, err := tc.decode(append([]byte{99}, golden[1:]...)); err == nil {
-				t.Fatal("a record of an unknown version decoded")
-			}
+			kvtest.Golden(t, tc.file, tc.enc, *update, tc.decode, tc.want, utc)
 		})
 	}
 }
