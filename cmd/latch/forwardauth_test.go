@@ -342,51 +342,6 @@ http://app.example.test:{port}, http://ops.example.test:{port}, http://other.exa
 }
 `
 
-func startTraefik(t *testing.T, dir string, port int, latchAddr, appAddr string) {
-	conf := filepath.Join(dir, "dynamic.yml")
-	text := strings.NewReplacer("{latch}", latchAddr, "{app}", appAddr).Replace(traefikDynamic)
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mustRunProxy(t, port, filepath.Join(dir, "traefik.log"), "traefik",
-		fmt.Sprintf("--entryPoints.web.address=127.0.0.1:%d", port),
-		"--providers.file.filename="+conf,
-		"--global.checkNewVersion=false", "--global.sendAnonymousUsage=false", "--log.level=INFO")
-}
-
-// traefikDynamic is docs/forward-auth.md's Traefik recipe (file provider).
-const traefikDynamic = `http:
-  middlewares:
-    latch:
-      forwardAuth:
-        address: "http://{latch}/api/authz/forward-auth"
-        authResponseHeaders: ["Remote-User", "Remote-Email", "Remote-Groups"]
-  routers:
-    latch:
-      rule: "Host(` + "`latch.example.test`" + `)"
-      service: latch
-    apps:
-      rule: "Host(` + "`app.example.test`" + `) || Host(` + "`ops.example.test`" + `) || Host(` + "`other.example.test`" + `)"
-      middlewares: ["latch"]
-      service: app
-  services:
-    latch:
-      loadBalancer:
-        servers: [{url: "http://{latch}"}]
-    app:
-      loadBalancer:
-        servers: [{url: "http://{app}"}]
-`
-
-// Traefik is not packaged by Debian; the test runs where a traefik binary
-// is on PATH (go install github.com/traefik/traefik/v3/cmd/traefik@v3.7.13).
-func TestForwardAuthTraefik(t *testing.T) {
-	if _, err := exec.LookPath("traefik"); err != nil {
-		t.Skip("traefik is not on PATH (not in Debian; go install github.com/traefik/traefik/v3/cmd/traefik@v3.7.13)")
-	}
-	testBehindProxy(t, startProxied(t, startTraefik))
-}
-
 func TestForwardAuthNginx(t *testing.T) {
 	if _, err := exec.LookPath("nginx"); err != nil {
 		t.Skip("nginx is not on PATH (apt-get install nginx-light)")

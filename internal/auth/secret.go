@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"strings"
 )
 
 // Keys holds the HMAC keys derived from SESSION_SECRET: the current one,
@@ -17,7 +16,6 @@ import (
 // codes and links issued before a rotation.
 type Keys struct {
 	challenge [][]byte // current first
-	email     []byte
 }
 
 // MinSecretLength is the shortest secret accepted in production.
@@ -29,7 +27,7 @@ func NewKeys(current string, previous ...string) (*Keys, error) {
 	if current == "" {
 		return nil, errors.New("auth: empty secret")
 	}
-	k := &Keys{email: DeriveKey(current, "latch email key v1")}
+	k := &Keys{}
 	for _, s := range append([]string{current}, previous...) {
 		if s == "" {
 			continue
@@ -92,13 +90,6 @@ func (k *Keys) bindingMatches(stored []byte, binding string) bool {
 		}
 	}
 	return false
-}
-
-// EmailKey is a stable pseudonym for an address, used in limiter keys so
-// that stores never hold addresses in key names. It ignores case, so that
-// Ada@x and ada@x (one mailbox at most servers) share their limits.
-func (k *Keys) EmailKey(email string) string {
-	return base64.RawURLEncoding.EncodeToString(MAC(k.email, strings.ToLower(email))[:18])
 }
 
 // SessionID is the store key of a session token: its SHA-256. The token
