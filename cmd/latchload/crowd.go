@@ -66,8 +66,8 @@ func preflightAll(ctx context.Context, o *options, outbox bool, stderr io.Writer
 
 // runCrowd signs in o.n people, o.conc at a time, all from this one
 // address: each sends, reads its code, verifies (a share after one wrong
-// code) and reads /api/me. Between them go sends to addresses that never
-// sign in. Nothing is retried: a refusal ends that person's attempt and
+// code) and reads /api/me, arriving over o.over. Between them go sends
+// to addresses that never sign in. Nothing is retried: a refusal ends that person's attempt and
 // is counted.
 func runCrowd(ctx context.Context, o *options, stderr io.Writer) (*crowdReport, error) {
 	var sk *sink
@@ -88,9 +88,17 @@ func runCrowd(ctx context.Context, o *options, stderr io.Writer) (*crowdReport, 
 	fmt.Fprintf(stderr, "latchload: crowd of %d people, %d at a time, against %v\n", o.n, conc, o.bases)
 
 	people := make(chan int)
+	start := time.Now()
 	go func() {
 		defer close(people)
 		for i := range o.n {
+			if o.over > 0 { // person i arrives at i/n of the span
+				select {
+				case <-time.After(time.Until(start.Add(o.over * time.Duration(i) / time.Duration(o.n)))):
+				case <-l.stopCtx.Done():
+					return
+				}
+			}
 			select {
 			case people <- i:
 			case <-l.stopCtx.Done():

@@ -74,6 +74,16 @@ func TestCrowdAgainstFake(t *testing.T) {
 		mustRunOnce(t, &rep, "-url", srv.URL, "-mode", "crowd", "-n", "40", "-c", "8", "-wrong", "0.25", "-idle", "0.5")
 		checkCrowd(t, &rep, 40, 10, 20, "outbox")
 	})
+	t.Run("arrivals spread out", func(t *testing.T) {
+		srv := newFakeLatch(t, false)
+		var rep crowdReport
+		mustRunOnce(t, &rep, "-url", srv.URL, "-mode", "crowd", "-n", "10", "-c", "8", "-over", "500ms", "-d", "20s")
+		checkCrowd(t, &rep, 10, 1, 2, "outbox")
+		// The tenth person arrives at 9/10 of the span, not at once.
+		if rep.DurationS < 0.45 {
+			t.Errorf("10 people over 500ms took %.3fs", rep.DurationS)
+		}
+	})
 	t.Run("smtp", func(t *testing.T) {
 		addr := freeAddr(t)
 		srv := newFakeLatchSMTP(t, false, addr)

@@ -49,6 +49,7 @@ type options struct {
 	n         int           // people (crowd) or sends (burst)
 	wrong     float64       // crowd: share of people who first type a wrong code
 	idle      float64       // crowd: sends to addresses that never sign in, per person
+	over      time.Duration // crowd: the span the people's arrivals are spread over (0: at once)
 	smtpAddr  string        // the in-process SMTP sink's address; "" reads the dev outbox (crowd)
 	smtpDelay time.Duration // the sink's wait before it accepts each message
 }
@@ -103,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.n, "n", 0, "crowd: people (default 500); burst: sends at once (default 2000); at most 20000")
 	fs.Float64Var(&o.wrong, "wrong", 0.1, "crowd: share of people who type a wrong code before the right one")
 	fs.Float64Var(&o.idle, "idle", 0.2, "crowd: sends to addresses that never sign in, per person")
+	fs.DurationVar(&o.over, "over", 0, "crowd: spread the people's arrivals evenly over this span, as in a room where people arrive over minutes (0: each worker takes the next person at once)")
 	fs.StringVar(&o.smtpAddr, "smtp-addr", "", "run an SMTP sink on this loopback `host:port` (burst: default 127.0.0.1:2525); crowd reads codes from it instead of the dev outbox")
 	fs.DurationVar(&o.smtpDelay, "smtp-delay", 0, "the sink's wait before it accepts each message, like a distant relay (at most 10s)")
 	if err := fs.Parse(args); err != nil {
@@ -161,6 +163,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 		if o.idle < 0 || o.idle > 10 {
 			bad("-idle %v: want 0 to 10", o.idle)
+		}
+		if o.over < 0 || o.over >= o.dur {
+			bad("-over %s: want 0 or more, and less than -d %s (the bound on the whole run)", o.over, o.dur)
 		}
 		if o.baseline {
 			bad("-baseline applies to the me, login, link and send modes")

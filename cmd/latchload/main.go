@@ -22,6 +22,8 @@
 //	       sink with -smtp-addr), verify/code — every 1/-wrong-th person
 //	       (10%) after one wrong code — then GET /api/me; between them,
 //	       -idle sends per person (0.2) to addresses that never sign in.
+//	       -over spreads the arrivals evenly over a span (say 5m), as
+//	       in a hall where people arrive over minutes.
 //	       Nothing is retried: a refusal ends that person's try and is
 //	       counted by step and status. Rate limits stay on if you like:
 //	       the 429s are part of what it reports.

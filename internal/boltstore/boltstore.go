@@ -1,8 +1,8 @@
 // Package boltstore is a kv.Store in one bbolt file: the embedded,
 // persistent default for a single process.
 //
-// Writes go through bbolt's Batch, so concurrent writers share one fsync
-// (group commit) instead of queueing for the disk. Every record with an
+// Writes go through a group commit (commit.go), so concurrent writers
+// share one transaction and one fsync instead of queueing for the disk. Every record with an
 // expiry also has an entry in an index ordered by deadline, which a
 // background sweeper walks from the front, so cleanup costs what expired
 // and not what is stored.
@@ -66,8 +66,9 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 // Store is a kv.Store in a bbolt file.
 type Store struct {
-	db     *bolt.DB
-	opts   Options
+	db      *bolt.DB
+	commits *committer
+	opts    Options
 	stop   chan struct{}
 	done   sync.WaitGroup
 	closed sync.Once
@@ -105,7 +106,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketKV, bucketSets, bucketExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -118,7 +118,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: create buckets: %w", err)
 	}
-	s := &Store{db: db, opts: opts, stop: make(chan struct{})}
+	s := &Store{db: db, commits: newCommitter(db), opts: opts, stop: make(chan struct{})}
 	s.done.Add(1)
 	go s.sweepLoop()
 	return s, nil
@@ -134,6 +134,7 @@ func (s *Store) Close() error {
 	s.closed.Do(func() {
 		close(s.stop)
 		s.done.Wait()
+		s.commits.close()
 		err = s.db.Close()
 	})
 	return err
@@ -149,11 +150,11 @@ func (s *Store) Ping(context.Context) error {
 	})
 }
 
-// update runs fn in a batched write transaction; fn may run more than
-// once. A failed transaction means the file cannot serve (a full disk, an
+// update runs fn in a write transaction shared with the writes pending
+// beside it (a group commit); fn may run more than once. A failed transaction means the file cannot serve (a full disk, an
 // I/O error, a closed database): callers answer 503, not 500.
 func (s *Store) update(op string, fn func(tx *bolt.Tx) error) error {
-	if err := s.db.Batch(fn); err != nil {
+	if err := s.commits.write(fn); err != nil {
 		return kv.Unavailable("boltstore: "+op, err)
 	}
 	return nil
@@ -263,15 +264,13 @@ func (s *Store) Delete(_ context.Context, key string) error {
 	})
 }
 
-// fnError carries an update function's own error out of the transaction,
-// so that it is returned as is and not as an outage.
-type fnError struct{ err error }
-
-func (e fnError) Error() string { return e.err.Error() }
-
-// Update runs fn inside one write transaction.
+// Update runs fn inside one write transaction. fn's own error is
+// returned as is, not as an outage, and fails only this call: the group
+// commit it shares goes on without its change.
 func (s *Store) Update(_ context.Context, key string, now time.Time, fn func([]byte) (kv.Change, error)) error {
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	var fnErr error
+	err := s.commits.write(func(tx *bolt.Tx) error {
+		fnErr = nil
 		var cur []byte
 		if exp, v, ok := getRecord(tx, key); ok && live(exp, now) {
 			cur = bytes.Clone(v)
@@ -281,7 +280,8 @@ func (s *Store) Update(_ context.Context, key string, now time.Time, fn func([]b
 		}
 		c, err := fn(cur)
 		if err != nil {
-			return fnError{err}
+			fnErr = err // nothing was written yet
+			return nil
 		}
 		switch c.Op {
 		case kv.Write:
@@ -291,14 +291,10 @@ func (s *Store) Update(_ context.Context, key string, now time.Time, fn func([]b
 		}
 		return nil
 	})
-	var fe fnError
-	if errors.As(err, &fe) {
-		return fe.err
-	}
 	if err != nil {
 		return kv.Unavailable("boltstore: update", err)
 	}
-	return nil
+	return fnErr
 }
 
 func getCounter(tx *bolt.Tx, key string, now time.Time) (kv.Counter, error) {

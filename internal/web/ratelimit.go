@@ -105,9 +105,32 @@ func (s *Server) limited(h http.Handler, refuse refuseFunc, limits ...rateLimit)
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
-		if sw.status < 400 { // 0: nothing written, which is a 200
+		// 0: nothing written, which is a 200. A 429 is another limit's
+		// refusal (the engine's), which that limit counts: counted here
+		// too, one budget running out would spill into every route.
+		if sw.status < 400 || sw.status == http.StatusTooManyRequests {
 			s.giveBack(r, giveBack, now)
 		}
+	})
+}
+
+// signedIn serves h without limits to a request that proves a session
+// (cookie or bearer token), with the session in the request's state for
+// h to use; every other request goes through limits to h, which answers
+// it as not signed in. Signed-in people are never limited per IP: a
+// room behind one address, or an app server asking for all its users,
+// is many people on one address.
+func (s *Server) signedIn(h http.HandlerFunc, limits ...rateLimit) http.Handler {
+	anonymous := s.limit(h, limits...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sess, err := s.requestSession(w, r); err == nil {
+			st := stateOf(r.Context())
+			st.session = sess
+			h(w, r)
+			return
+		}
+		w.Header().Del("WWW-Authenticate") // h sets its own
+		anonymous.ServeHTTP(w, r)
 	})
 }
 

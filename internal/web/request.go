@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+
+	"github.com/latch-auth/latch/internal/auth"
 )
 
 // reqState is what the middleware learns about a request, shared down the
@@ -15,6 +17,9 @@ type reqState struct {
 	clientIP string
 	route    string
 	nonce    string // CSP nonce of an HTML page, made on demand
+	// session is the signed-in session the request proved, once a route
+	// that is never limited for signed-in callers has looked (signedIn).
+	session *auth.Session
 }
 
 type stateKey struct{}

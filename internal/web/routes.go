@@ -11,8 +11,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	// people signing in, so that a crowd behind one address (a venue's
 	// Wi-Fi, an office NAT) is never refused. api (RATE_LIMIT_MAX) counts
 	// the API requests that fail — a request without a valid session, a
-	// malformed one — and gives back the unit of one that succeeds, so
-	// authenticated requests are not limited per IP. authn
+	// malformed one — and gives back the unit of one that succeeds (or
+	// that another limit refused); requests that prove a session skip it
+	// (signedIn), so signed-in people are never limited per IP. authn
 	// (RATE_LIMIT_AUTH_IP_MAX) counts failed code and link checks. Sends
 	// are not counted per request here: the engine keeps each address's
 	// send limits and each network's budget of mail to addresses that
@@ -31,8 +32,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/auth/passwordless/verify", s.limit(s.handleLinkPage, api)) // GET also serves HEAD
 	mux.Handle("POST /api/auth/passwordless/verify", s.limit(s.handleVerifyLink, api, authn))
 	mux.HandleFunc("GET /api/auth/passwordless/status", s.handleStatus) // this browser's pending sign-in
-	mux.Handle("GET /api/me", s.limit(s.handleMe, api))
-	mux.Handle("POST /api/auth/logout", s.limit(s.handleLogout, api))
+	mux.Handle("GET /api/me", s.signedIn(s.handleMe, api))
+	mux.Handle("POST /api/auth/logout", s.signedIn(s.handleLogout, api))
 	mux.HandleFunc("GET /api/health", s.handleHealth)
 	mux.HandleFunc("GET /api/health/ready", s.handleReady)
 	if s.forward != nil { // reverse proxies ask here on every request to the apps behind them

@@ -312,8 +312,10 @@ func TestPerIPLimitCountsFailedChecks(t *testing.T) {
 func TestCrowdBehindOneAddress(t *testing.T) {
 	h := newHarness(t, options{web: func(c *web.Config) { c.RateLimitMax, c.AuthIPMax = 60, 100 }})
 	refused := 0
+	var signedIn *http.Client
 	for i := range 300 {
 		c := newClient()
+		signedIn = c
 		addr := fmt.Sprintf("person%d@example.com", i)
 		r := h.postJSON(c, "/api/auth/passwordless/email/send", map[string]string{"email": addr})
 		if r.StatusCode == 429 {
@@ -359,6 +361,44 @@ func TestCrowdBehindOneAddress(t *testing.T) {
 	if limited < 150 {
 		t.Fatalf("of 300 sends to addresses that never sign in, %d were refused; want at least half", limited)
 	}
+	// The engine's refusals are its own to count: they spent none of the
+	// per-IP budget of failed requests, which signed-in people never
+	// draw on anyway.
+	if r := h.get(newClient(), "/api/me"); r.StatusCode != 401 {
+		t.Fatalf("after the engine's refusals, an anonymous /api/me answered %d, want 401", r.StatusCode)
+	}
+	for range 5 {
+		if r := h.get(signedIn, "/api/me"); r.StatusCode != 200 {
+			t.Fatalf("a signed-in person behind the address: /api/me %d", r.StatusCode)
+		}
+	}
+}
+
+// TestSignedInRequestsAreNeverLimitedPerIP: once the address has spent
+// its budget of failed requests, anonymous ones are refused while a
+// signed-in person's /api/me and sign-out still go through.
+func TestSignedInRequestsAreNeverLimitedPerIP(t *testing.T) {
+	h := newHarness(t, options{web: func(c *web.Config) { c.RateLimitMax = 3 }})
+	person := newClient()
+	id, m := h.send(person, "ada@example.com")
+	if r := h.postJSON(person, "/api/auth/passwordless/email/verify/code", map[string]string{"authRequestId": id, "code": m.Code}); r.StatusCode != 200 {
+		t.Fatalf("verify: %d %s", r.StatusCode, r.body)
+	}
+	for i := range 3 {
+		if r := h.get(newClient(), "/api/me"); r.StatusCode != 401 {
+			t.Fatalf("anonymous request %d: %d, want 401", i+1, r.StatusCode)
+		}
+	}
+	wantError(t, h.get(newClient(), "/api/me"), 429, auth.CodeRateLimited)
+	for range 10 {
+		if r := h.get(person, "/api/me"); r.StatusCode != 200 {
+			t.Fatalf("signed in, behind a spent address: /api/me %d", r.StatusCode)
+		}
+	}
+	if r := h.postJSON(person, "/api/auth/logout", nil); r.StatusCode != 200 {
+		t.Fatalf("signed in, behind a spent address: logout %d", r.StatusCode)
+	}
+	wantError(t, h.get(person, "/api/me"), 429, auth.CodeRateLimited)
 }
 
 func TestOutboxIsNeverServedInProduction(t *testing.T) {

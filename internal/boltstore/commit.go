@@ -7,15 +7,16 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// errMailQueueClosed is returned by writes after MailQueue.Close.
-var errMailQueueClosed = errors.New("boltstore: mail queue closed")
+// errClosed is returned by writes after the committer's file is closed.
+var errClosed = errors.New("boltstore: closed")
 
-// committer is a group commit on a bbolt file of its own: every write
-// that arrives while a commit runs goes into the next one, so under load
-// each commit serves all waiting writers and the commit rate is the
-// disk's, with no delay added when there is no load. (bbolt's Batch
-// instead closes a batch after a fixed delay, and under sustained load
-// its batches queue behind each other.)
+// committer is a group commit on a bbolt file: every write that arrives
+// while a commit runs goes into the next one, so under load each commit
+// serves all waiting writers and the commit rate is the disk's, with no
+// delay added when there is no load. (bbolt's Batch instead closes a
+// batch after a fixed delay, and under sustained load, when a commit
+// takes longer than that delay, its batches queue behind each other on
+// the writer lock: a burst of sign-ins once waited seconds there.)
 type committer struct {
 	db *bolt.DB
 
@@ -46,7 +47,7 @@ func (c *committer) write(fn func(*bolt.Tx) error) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return errMailQueueClosed
+		return errClosed
 	}
 	c.pending = append(c.pending, call)
 	c.mu.Unlock()
