@@ -25,14 +25,24 @@ const (
 	locked                  // too many wrong codes before; not judged
 )
 
+// putChallenge stores c and the index of its link token. The two writes
+// are independent, so they go at once: on bbolt they share one group
+// commit, on Redis one round trip's wait. Until both are stored the send
+// has not answered, so nobody holds the link yet.
 func (s *Service) putChallenge(ctx context.Context, c *Challenge, now time.Time) error {
-	if err := s.store.Put(ctx, challengeKey(c.ID), encodeChallenge(c), c.ExpiresAt, now); err != nil {
+	linked := make(chan error, 1)
+	if c.TokenHash != nil {
+		go func() { linked <- s.store.Put(ctx, linkKey(c.TokenHash), []byte(c.ID), c.ExpiresAt, now) }()
+	} else {
+		linked <- nil
+	}
+	err := s.store.Put(ctx, challengeKey(c.ID), encodeChallenge(c), c.ExpiresAt, now)
+	linkErr := <-linked
+	if err != nil {
 		return storeError("create challenge", err)
 	}
-	if c.TokenHash != nil {
-		if err := s.store.Put(ctx, linkKey(c.TokenHash), []byte(c.ID), c.ExpiresAt, now); err != nil {
-			return storeError("index link", err)
-		}
+	if linkErr != nil {
+		return storeError("index link", linkErr)
 	}
 	return nil
 }
