@@ -44,7 +44,7 @@ type Config struct {
 	DataDir               string        `env:"DATA_DIR" default:"./data" help:"Directory of the embedded store (bbolt) and the generated development secret."`
 	RedisURL              string        `env:"REDIS_URL" secret:"true" help:"Use Redis for all shared state: redis://, rediss://, redis-sentinel://, redis-cluster:// (see docs/redis.md)."`
 	RedisKeyPrefix        string        `env:"REDIS_KEY_PREFIX" default:"latch:" help:"Prefix of every Redis key."`
-	RedisPoolSize         int           `env:"REDIS_POOL_SIZE" default:"0" help:"Connections per Redis node; 0 means 10 per CPU."`
+	RedisPoolSize         int           `env:"REDIS_POOL_SIZE" default:"0" help:"Connections per Redis node; 0 means 10 per CPU, at least 64."`
 	RedisTimeout          time.Duration `env:"REDIS_TIMEOUT" default:"1s" help:"Read and write timeout of one Redis command."`
 
 	SMTPURL          string `env:"SMTP_URL" secret:"true" help:"SMTP server: smtp://user:pass@host:587 (upgraded with STARTTLS) or smtps://host:465 (TLS from the start). In production STARTTLS is required unless the URL says ?starttls=opportunistic (TLS when offered) or ?starttls=none; elsewhere it is opportunistic unless ?starttls=required. Empty: mail goes to the dev outbox, which exists only outside production with a loopback BASE_URL."`

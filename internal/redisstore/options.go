@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +25,15 @@ const (
 	DefaultDialTimeout  = 2 * time.Second
 	DefaultReadTimeout  = time.Second
 	DefaultWriteTimeout = time.Second
-	DefaultPoolTimeout  = time.Second
+	// DefaultPoolTimeout is longer: it is spent only when every pooled
+	// connection is busy, which under a burst of sign-ins (a room pressing
+	// "send" at once) is load, not sickness, and a short wait beats a 503.
+	// A sick Redis is caught by the read and write timeouts.
+	DefaultPoolTimeout = 3 * time.Second
+	// MinDefaultPoolSize is the fewest connections per node by default
+	// (go-redis's own default, 10 per CPU, when that is more): on a small
+	// machine 10 per CPU queued a burst's commands behind a pool of 20.
+	MinDefaultPoolSize = 64
 )
 
 // Options configures a Store. A zero field takes the value the URL's query
@@ -38,7 +47,7 @@ type Options struct {
 	// state must share it; deployments that share a Redis must not.
 	KeyPrefix string
 	// PoolSize is the most connections per Redis node (REDIS_POOL_SIZE;
-	// default 10 per CPU, as go-redis).
+	// default 10 per CPU, as go-redis, and at least MinDefaultPoolSize).
 	PoolSize int
 	// MinIdleConns is how many connections stay open while idle (0).
 	MinIdleConns int
@@ -99,6 +108,9 @@ func (o Options) universal() (*redis.UniversalOptions, error) {
 		}
 	}
 	set(&u.PoolSize, o.PoolSize)
+	if u.PoolSize == 0 {
+		u.PoolSize = max(MinDefaultPoolSize, 10*runtime.GOMAXPROCS(0))
+	}
 	set(&u.MinIdleConns, o.MinIdleConns)
 	setDur(&u.DialTimeout, o.DialTimeout, DefaultDialTimeout)
 	setDur(&u.ReadTimeout, o.ReadTimeout, DefaultReadTimeout)
