@@ -20,7 +20,8 @@ stores=${STORES:-"bbolt redis"}
 dur=${DUR:-10s}
 mail_only=${MAIL_ONLY:-0}
 burst_n=${BURST_N:-2000}
-crowd_n=${CROWD_N:-500}
+crowd_n=${CROWD_N:-1000}
+crowd_over=${CROWD_OVER:-4m30s}
 touch "$out"
 tmp=$(mktemp -d)
 trap 'pkill -P $$ latch 2>/dev/null || true; kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
@@ -35,8 +36,10 @@ port2=$((port + 100))
 smtp_port=$((port + 200))
 redis_pid=$(pgrep -x redis-server | head -1 || true)
 
-start_latch() { # env assignments...
-  env APP_ENV=development HOST=127.0.0.1 PORT="$port" RATE_LIMIT_MAX=0 RATE_LIMIT_AUTH_IP_MAX=0 \
+start_latch() { # env assignments...; DEFAULT_LIMITS=1 keeps the per-IP limits at their defaults
+  local off=(RATE_LIMIT_MAX=0 RATE_LIMIT_AUTH_IP_MAX=0)
+  [ "${DEFAULT_LIMITS:-0}" = 1 ] && off=()
+  env APP_ENV=development HOST=127.0.0.1 PORT="$port" "${off[@]}" \
     "$@" "$tmp/latch" > "$tmp/latch.log" 2>&1 &
   latch_pid=$!
   wait_up "$port" "${READY:-/api/health/ready}"
@@ -134,11 +137,11 @@ if [[ " $stores " == *" bbolt "* ]]; then
     READY=/api/health start_latch DATA_DIR="$tmp/mail-$RANDOM" SMTP_URL="$smtp_url"
     burst bbolt "burst 100ms relay" 100ms -url "http://127.0.0.1:$port" -pids "$latch_pid"
     stop_latch
-    # The crowd at the default limits (start_latch's limits-off
-    # variables are overridden): what a venue behind one NAT meets.
-    READY=/api/health start_latch DATA_DIR="$tmp/mail-$RANDOM" SMTP_URL="$smtp_url" RATE_LIMIT_MAX=60 RATE_LIMIT_AUTH_IP_MAX=30
-    once bbolt "crowd defaults" -mode crowd -n "$crowd_n" -c 50 -url "http://127.0.0.1:$port" \
-      -smtp-addr "127.0.0.1:$smtp_port" -pids "$latch_pid"
+    # The crowd at the default limits: what a venue behind one NAT
+    # meets, people arriving over 4.5 minutes, one in ten walking away.
+    DEFAULT_LIMITS=1 READY=/api/health start_latch DATA_DIR="$tmp/mail-$RANDOM" SMTP_URL="$smtp_url"
+    once bbolt "crowd defaults" -mode crowd -n "$crowd_n" -c 32 -idle 0.1 -over "$crowd_over" -d 10m \
+      -url "http://127.0.0.1:$port" -smtp-addr "127.0.0.1:$smtp_port" -pids "$latch_pid"
     stop_latch
   done
 fi
