@@ -116,7 +116,7 @@ func runBurst(ctx context.Context, o *options, stderr io.Writer) (*burstReport, 
 		rep.TimeToInbox = &st
 	}
 	if len(o.pids) > 0 {
-		rep.ServerCPUS = ptr(round(float64(cpu1-cpu0)/float64(clockTicks()), 3))
+		rep.ServerCPUS = ptr(round(float64(cpu1-min(cpu0, cpu1))/float64(clockTicks()), 3))
 	}
 	return rep, nil
 }

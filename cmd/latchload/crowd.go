@@ -168,7 +168,7 @@ func runCrowd(ctx context.Context, o *options, stderr io.Writer) (*crowdReport, 
 		rep.MailWait = &mw
 	}
 	if len(o.pids) > 0 {
-		rep.ServerCPUS = ptr(round(float64(sumCPUTicks(o.pids)-cpu0)/float64(clockTicks()), 3))
+		rep.ServerCPUS = ptr(round(float64(cpuSince(cpu0, o.pids))/float64(clockTicks()), 3))
 	}
 	if l.stopCtx.Err() != nil && ctx.Err() == nil && rep.Completed+rep.Failed < int64(o.n) {
 		fmt.Fprintf(stderr, "latchload: the crowd did not finish within -d %s\n", o.dur)

@@ -46,6 +46,13 @@ func sumCPUTicks(pids []int) uint64 {
 	return sum
 }
 
+// cpuSince is the CPU time pids have used since they had used before;
+// 0 when a process has gone since (its ticks no longer count).
+func cpuSince(before uint64, pids []int) uint64 {
+	now := sumCPUTicks(pids)
+	return now - min(before, now)
+}
+
 // statusKB returns a "Name:   N kB" field of /proc/PID/status in kB.
 func statusKB(pid int, name string) (uint64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
