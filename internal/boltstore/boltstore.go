@@ -69,9 +69,9 @@ type Store struct {
 	db      *bolt.DB
 	commits *committer
 	opts    Options
-	stop   chan struct{}
-	done   sync.WaitGroup
-	closed sync.Once
+	stop    chan struct{}
+	done    sync.WaitGroup
+	closed  sync.Once
 }
 
 // FileName is the database file inside the data directory.
