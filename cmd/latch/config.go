@@ -117,7 +117,7 @@ type Config struct {
 	trustedProxies []netip.Prefix
 	passwordless   auth.PasswordlessType
 	signup         auth.SignupMode
-	webhookSecret events.Secret
+	webhookSecret  events.Secret
 	// devOutbox: mail is captured by the dev outbox and served at
 	// /dev/outbox (no SMTP_URL, not production, a loopback BASE_URL).
 	devOutbox bool

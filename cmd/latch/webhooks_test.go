@@ -283,3 +283,53 @@ func TestWebhooksReachAVerifyingReceiver(t *testing.T) {
 		t.Fatalf("a second replay: %v\n%s", err, out)
 	}
 }
+
+// A malformed or missing webhook setting stops Latch at start, naming the
+// setting and never quoting the secret; nothing is generated in its place.
+func TestWebhookSettingsAreChecked(t *testing.T) {
+	good := "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	for _, tc := range []struct {
+		name     string
+		env      []string
+		want     string
+		leakable string
+	}{
+		{"no prefix", []string{"WEBHOOK_URL", "http://127.0.0.1:9/h", "WEBHOOK_SECRET", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}, "WEBHOOK_SECRET: a webhook secret starts with whsec_", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"},
+		{"not base64", []string{"WEBHOOK_URL", "http://127.0.0.1:9/h", "WEBHOOK_SECRET", "whsec_hunter2!hunter2!hunter2!hunter2!"}, "WEBHOOK_SECRET: a webhook secret is whsec_ followed by standard base64", "hunter2"},
+		{"too short", []string{"WEBHOOK_URL", "http://127.0.0.1:9/h", "WEBHOOK_SECRET", "whsec_c2hvcnQ="}, "WEBHOOK_SECRET: a webhook secret holds 24 to 64 bytes", "c2hvcnQ="},
+		{"secret without URL", []string{"WEBHOOK_SECRET", good}, "WEBHOOK_URL: required with WEBHOOK_SECRET", good},
+		{"URL without secret", []string{"WEBHOOK_URL", "http://127.0.0.1:9/h"}, "WEBHOOK_SECRET: required with WEBHOOK_URL", ""},
+		{"not a URL", []string{"WEBHOOK_URL", "127.0.0.1:9/h", "WEBHOOK_SECRET", good}, "WEBHOOK_URL: not an absolute http or https URL", good},
+		{"no attempts", []string{"WEBHOOK_URL", "http://127.0.0.1:9/h", "WEBHOOK_SECRET", good, "WEBHOOK_RETRY_MAX_ATTEMPTS", "0"}, "WEBHOOK_RETRY_*", good},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			said := mustRefuse(t, testEnv(t.TempDir(), tc.env...), tc.want)
+			if tc.leakable != "" && strings.Contains(said, tc.leakable) {
+				t.Errorf("the refusal quotes the secret:\n%s", said)
+			}
+		})
+	}
+	t.Run("production needs https", func(t *testing.T) {
+		env := map[string]string{"APP_ENV": "production", "SESSION_SECRET": strongSecret, "SMTP_URL": "smtps://smtp.example.com", "BASE_URL": "https://login.example.com",
+			"WEBHOOK_URL": "http://app.example.com/hooks", "WEBHOOK_SECRET": good}
+		if _, err := loadConfig(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "WEBHOOK_URL: production needs an https URL") {
+			t.Fatalf("http WEBHOOK_URL in production: %v", err)
+		}
+		env["WEBHOOK_URL"] = "http://127.0.0.1:8080/hooks"
+		if _, err := loadConfig(func(k string) string { return env[k] }); err != nil {
+			t.Fatalf("a loopback WEBHOOK_URL in production: %v", err)
+		}
+	})
+}
+
+// Without WEBHOOK_URL the events commands say that webhooks are off.
+func TestEventsCommandsWithWebhooksOff(t *testing.T) {
+	env := testEnv(t.TempDir())
+	startLatch(t, env)
+	if _, err := cli(t, env, "events", "failed"); err == nil || !strings.Contains(err.Error(), "webhooks are off") {
+		t.Fatalf("events failed without webhooks: %v", err)
+	}
+	if _, err := cli(t, env, "events", "replay"); exitCode(err) != 2 {
+		t.Fatalf("events replay without an ID: %v, want a usage error", err)
+	}
+}
