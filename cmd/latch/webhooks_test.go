@@ -2,16 +2,22 @@ package main
 
 import (
 	"bufio"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -331,5 +337,69 @@ func TestEventsCommandsWithWebhooksOff(t *testing.T) {
 	}
 	if _, err := cli(t, env, "events", "replay"); exitCode(err) != 2 {
 		t.Fatalf("events replay without an ID: %v, want a usage error", err)
+	}
+}
+
+// With REDIS_URL the webhook queue lives in Redis beside the mail queue
+// (keys {hookq}): two replicas share it, and an event queued on one while
+// the receiver refuses is delivered, once it takes it, with its webhook-id.
+func TestWebhooksWithRedis(t *testing.T) {
+	url := testRedisURL(t)
+	prefix := randomPrefix()
+	t.Cleanup(func() { deleteKeys(t, url, prefix) })
+	key := make([]byte, 32)
+	rand.Read(key)
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	type got struct{ id, typ string }
+	var mu sync.Mutex
+	var seen []got
+	var refusing atomic.Bool
+	refusing.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(r.Header.Get("webhook-id") + "." + r.Header.Get("webhook-timestamp") + "." + string(body)))
+		if !hmac.Equal([]byte(r.Header.Get("webhook-signature")), []byte("v1,"+base64.StdEncoding.EncodeToString(m.Sum(nil)))) {
+			t.Errorf("a delivery with a bad signature: %s", r.Header.Get("webhook-signature"))
+			w.WriteHeader(400)
+			return
+		}
+		var b struct{ Type string }
+		json.Unmarshal(body, &b)
+		mu.Lock()
+		seen = append(seen, got{r.Header.Get("webhook-id"), b.Type})
+		mu.Unlock()
+		if refusing.Load() {
+			w.WriteHeader(503)
+		}
+	}))
+	defer srv.Close()
+	env := func() map[string]string {
+		e := redisEnv(t, url, prefix)
+		for k, v := range map[string]string{"WEBHOOK_URL": srv.URL, "WEBHOOK_SECRET": secret, "WEBHOOK_RETRY_BASE_DELAY": "100ms", "WEBHOOK_RETRY_MAX_DELAY": "200ms"} {
+			e[k] = v
+		}
+		return e
+	}
+	envA := env()
+	startLatch(t, envA)
+	b := startLatch(t, env())
+	// A user is created by an operator on A; the event is refused (by
+	// whichever replica posts it), then taken.
+	mustCLI(t, envA, "users", "add", "grace@example.com")
+	waitFor(t, "a refused attempt", 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 2 })
+	refusing.Store(false)
+	waitFor(t, "the event taken", 10*time.Second, func() bool {
+		return metricSum(t, scrape(t, newBrowser(t, b.base)), "latch_webhook_queue_length", nil) == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if seen[0].typ != "user.created" {
+		t.Fatalf("first delivery %+v, want user.created", seen[0])
+	}
+	for _, s := range seen {
+		if s.id != seen[0].id {
+			t.Fatalf("deliveries %+v: the retries changed the webhook-id", seen)
+		}
 	}
 }
