@@ -47,4 +47,7 @@ const server = createServer((req, res) => {
 server.listen(Number(process.env.PORT), "127.0.0.1", () => {
   console.log(`listening ${server.address().port}`);
 });
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
+process.on("SIGTERM", () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections(); // idle keep-alive connections too
+});

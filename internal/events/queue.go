@@ -240,7 +240,7 @@ func (q *Queue) Failed(ctx context.Context, limit int) ([]Failed, error) {
 	}
 	out := make([]Failed, 0, len(dead))
 	for _, d := range dead {
-		f := Failed{ID: d.ID, Attempts: d.Attempts, LastError: d.LastError, FailedAt: d.At.UTC()}
+		f := Failed{ID: d.ID, Attempts: d.Attempts, LastError: d.LastError, FailedAt: d.At.UTC().Truncate(time.Millisecond)}
 		if r, err := q.open(d.ID, d.Payload); err == nil {
 			f.Type, f.Replayable = r.Type, true
 		}
