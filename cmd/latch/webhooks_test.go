@@ -157,7 +157,8 @@ func mustBinary(t *testing.T, bin string, env map[string]string, args ...string)
 // receiver that verifies every delivery with the standardwebhooks package:
 // events reach it signed; a refused delivery comes again with the same
 // webhook-id; events queued while it is down survive a kill -9 of Latch
-// and arrive once it is back; an event it refuses for good is listed by
+// in the middle of a POST and arrive once it is back, the one in flight
+// with its webhook-id; an event it refuses for good is listed by
 // `latch events failed` and delivered by `latch events replay ID`.
 func TestWebhooksReachAVerifyingReceiver(t *testing.T) {
 	node, err := exec.LookPath("node")
@@ -179,6 +180,7 @@ func TestWebhooksReachAVerifyingReceiver(t *testing.T) {
 		"WEBHOOK_RETRY_BASE_DELAY", "100ms",
 		"WEBHOOK_RETRY_MAX_DELAY", "300ms",
 		"WEBHOOK_RETRY_MAX_ATTEMPTS", "1000",
+		"WEBHOOK_TIMEOUT", "1s", // a lease of 12s
 		"LOG_LEVEL", "info")
 
 	// 1. A flaky receiver refuses each event once: it comes again with
@@ -230,12 +232,18 @@ func TestWebhooksReachAVerifyingReceiver(t *testing.T) {
 			metricSum(t, text, "latch_webhook_queue_length", nil) >= 3
 	})
 
-	// 3. kill -9 of Latch with the events undelivered; a new process on
-	// the same DATA_DIR still holds them.
+	// 3. A receiver that takes the connection and never answers: kill -9
+	// of Latch while a POST is in flight. A new process on the same
+	// DATA_DIR still holds every undelivered event, the one it was
+	// posting included (once its lease, 2×WEBHOOK_TIMEOUT+10s, runs out).
+	rcv = startReceiver(t, node, dir, port, secret, "hang")
+	waitFor(t, "a POST in flight", 20*time.Second, func() bool { return len(rcv.lines()) > 0 })
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-p.done
+	inFlight := rcv.lines()
+	rcv.stop()
 	p = startProcess(t, bin, env)
 	c = newBrowser(t, "http://"+p.addr)
 	if n := metricSum(t, scrape(t, c), "latch_webhook_queue_length", nil); n < 3 {
@@ -244,7 +252,7 @@ func TestWebhooksReachAVerifyingReceiver(t *testing.T) {
 
 	// 4. The receiver is back: every event arrives, verified.
 	rcv = startReceiver(t, node, dir, port, secret, "accept")
-	waitFor(t, "the queued events", 30*time.Second, func() bool {
+	waitFor(t, "the queued events", 40*time.Second, func() bool {
 		got := rcv.accepted()
 		return len(ofType(got, "user.created", "email", "grace@example.com")) == 1 &&
 			len(ofType(got, "user.updated", "userId", adaID, "changed", "disabled")) == 1 &&
@@ -253,6 +261,15 @@ func TestWebhooksReachAVerifyingReceiver(t *testing.T) {
 	waitFor(t, "an empty queue", 10*time.Second, func() bool {
 		return metricSum(t, scrape(t, c), "latch_webhook_queue_length", nil) == 0
 	})
+	got := rcv.accepted()
+	for _, l := range inFlight {
+		if !l.Verified {
+			t.Fatalf("the POST in flight did not verify: %+v", l)
+		}
+		if _, ok := got[l.ID]; !ok {
+			t.Errorf("%s (%s), in flight at the kill -9, did not arrive again with its webhook-id", l.ID, l.Event.Type)
+		}
+	}
 
 	// 5. A receiver that refuses for good (410): the event is dead-lettered
 	// at once, listed, and replayed with its webhook-id.

@@ -3,10 +3,11 @@
 // package (signature over id.timestamp.body, timestamp within five
 // minutes) before it is believed.
 //
-// Usage: PORT=8787 WEBHOOK_SECRET=whsec_… [MODE=accept|flaky|refuse] node receiver.mjs
+// Usage: PORT=8787 WEBHOOK_SECRET=whsec_… [MODE=accept|flaky|refuse|hang] node receiver.mjs
 //   accept  answers 204 to every verified event (the default)
 //   flaky   answers 503 the first time it sees a webhook-id, 204 after
 //   refuse  answers 410 to every verified event
+//   hang    never answers (logs the request with status 0)
 // An event that does not verify gets 400. Prints "listening PORT", then
 // one JSON line per request: {id, status, verified, error?, event?}.
 import { createServer } from "node:http";
@@ -26,7 +27,9 @@ const server = createServer((req, res) => {
     try {
       line.event = wh.verify(body, req.headers);
       line.verified = true;
-      if (mode === "refuse") {
+      if (mode === "hang") {
+        line.status = 0;
+      } else if (mode === "refuse") {
         line.status = 410;
       } else if (mode === "flaky" && !seen.has(id)) {
         line.status = 503;
@@ -40,7 +43,9 @@ const server = createServer((req, res) => {
       line.status = 400;
     }
     console.log(JSON.stringify(line));
-    res.writeHead(line.status).end();
+    if (line.status !== 0) {
+      res.writeHead(line.status).end();
+    }
   });
 });
 

@@ -41,7 +41,9 @@ type WorkerOptions struct {
 	// Client posts the events; its redirects are not followed (a 3xx is
 	// a refusal). Default: an http.Client with Timeout.
 	Client *http.Client
-	// Timeout bounds one POST, answer included (10s).
+	// Timeout bounds one POST, answer included (10s). A claimed event is
+	// leased for twice this and 10s: an event whose replica died while
+	// posting it is posted again (same webhook-id) after that.
 	Timeout time.Duration
 	// Concurrency is how many deliveries are in flight at most (4).
 	Concurrency int
@@ -134,15 +136,23 @@ type Worker struct {
 	failing bool
 }
 
+// leaseFor is the lease of a claim under a POST timeout: twice the
+// timeout and the settlement's 10 seconds (30s with the default timeout).
+func leaseFor(timeout time.Duration) time.Duration { return 2*timeout + settleTimeout }
+
+// settleTimeout bounds the recording of one outcome.
+const settleTimeout = 10 * time.Second
+
 // NewWorker returns a Worker for q; Start starts it.
 func NewWorker(q *Queue, opts WorkerOptions) (*Worker, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	// A claimed event is leased for well over one POST, so no other
-	// replica posts it meanwhile.
-	return &Worker{q: q, opts: opts, lease: max(time.Minute, 4*opts.Timeout), stop: make(chan struct{}), freed: make(chan struct{}, 1)}, nil
+	// A claimed event is leased for well over one POST and its
+	// settlement, so no other replica posts it meanwhile; an event whose
+	// worker died (kill -9) is posted again once the lease runs out.
+	return &Worker{q: q, opts: opts, lease: leaseFor(opts.Timeout), stop: make(chan struct{}), freed: make(chan struct{}, 1)}, nil
 }
 
 // Start delivers events in the background until Close. Later calls do
@@ -276,7 +286,7 @@ func (w *Worker) deliver(ctx context.Context, j *mailqueue.Job) {
 	case mailqueue.Bury:
 		j.LastError, st.At, st.Keep = cause.Error(), now, true
 	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, settleTimeout)
 	defer cancel()
 	lost, err := w.q.store.Settle(sctx, []mailqueue.Settlement{st})
 	switch {
