@@ -170,7 +170,8 @@ func (w *Worker) Start() {
 
 // Close stops claiming events and waits for the deliveries in flight
 // (each bounded by the timeout) to be recorded. Events not yet claimed
-// stay queued for the next start or another replica.
+// stay queued for the next start or another replica; events held in
+// memory because the store refused them get one last try.
 func (w *Worker) Close() error {
 	w.mu.Lock()
 	if !w.closed {
@@ -180,6 +181,12 @@ func (w *Worker) Close() error {
 	w.mu.Unlock()
 	w.loop.Wait()
 	w.flights.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	w.q.storeHeld(ctx)
+	if n := w.q.Held(); n > 0 {
+		w.q.log.Error("webhook events lost: the queue refused them until shutdown", "events", n)
+	}
 	return nil
 }
 
