@@ -9,7 +9,6 @@ package events
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,16 +90,6 @@ func New(store mailqueue.Store, opts Options) (*Queue, error) {
 	return &Queue{store: store, sealer: s, clock: opts.Clock, obs: opts.Observer, log: opts.Logger, wake: make(chan struct{}, 1)}, nil
 }
 
-// record is a queued event as sealed: the body exactly as it will be
-// sent on every attempt, and its type for listings.
-type record struct {
-	V    int             `json:"v"`
-	Type Type            `json:"type"`
-	Body json.RawMessage `json:"body"`
-}
-
-const recordVersion = 1
-
 // NewID returns a new webhook-id: "msg_" and 26 random characters.
 func NewID() string { return "msg_" + rand.Text() }
 
@@ -138,7 +127,7 @@ func (q *Queue) job(b Body) (*mailqueue.Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events: encode %s: %w", b.Type, err)
 	}
-	plain, err := json.Marshal(record{V: recordVersion, Type: b.Type, Body: raw})
+	plain, err := encodeRecord(record{Type: b.Type, Body: raw})
 	if err != nil {
 		return nil, fmt.Errorf("events: encode %s: %w", b.Type, err)
 	}
@@ -210,14 +199,7 @@ func (q *Queue) open(id string, sealed []byte) (*record, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r record
-	if err := json.Unmarshal(plain, &r); err != nil {
-		return nil, fmt.Errorf("events: decode payload: %w", err)
-	}
-	if r.V != recordVersion {
-		return nil, fmt.Errorf("events: payload version %d is not %d", r.V, recordVersion)
-	}
-	return &r, nil
+	return decodeRecord(plain)
 }
 
 // Failed is a dead letter as an operator sees it.
