@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/events"
 	"github.com/latch-auth/latch/internal/forwardauth"
 	latchmail "github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/mail/mailqueue"
@@ -57,6 +58,14 @@ type Config struct {
 	MailRetryMaxAttempts int           `env:"MAIL_RETRY_MAX_ATTEMPTS" default:"8" help:"Tries before a mail is dead-lettered."`
 	MailRetryBaseDelay   time.Duration `env:"MAIL_RETRY_BASE_DELAY" default:"2s" help:"Wait before the first retry; doubles each time, with jitter."`
 	MailRetryMaxDelay    time.Duration `env:"MAIL_RETRY_MAX_DELAY" default:"5m" help:"Longest wait between retries."`
+
+	WebhookURL              string        `env:"WEBHOOK_URL" secret:"true" help:"Where webhook events are posted (Standard Webhooks; docs/webhooks.md): an http(s) URL, https in production unless on loopback. Empty: no webhooks. Needs WEBHOOK_SECRET."`
+	WebhookSecret           string        `env:"WEBHOOK_SECRET" secret:"true" help:"Key that signs webhooks: whsec_ followed by the base64 of 24–64 random bytes (echo whsec_$(openssl rand -base64 32)). Never generated: Latch refuses to start with a malformed one."`
+	WebhookTimeout          time.Duration `env:"WEBHOOK_TIMEOUT" default:"10s" help:"Bound on one webhook POST, answer included; a timeout is retried."`
+	WebhookWorkers          int           `env:"WEBHOOK_WORKERS" default:"4" help:"Webhook POSTs in flight at once on this replica."`
+	WebhookRetryMaxAttempts int           `env:"WEBHOOK_RETRY_MAX_ATTEMPTS" default:"12" help:"Tries before a webhook event is dead-lettered (latch events failed lists it; latch events replay ID sends it again)."`
+	WebhookRetryBaseDelay   time.Duration `env:"WEBHOOK_RETRY_BASE_DELAY" default:"5s" help:"Wait before the first webhook retry; doubles each time, with jitter."`
+	WebhookRetryMaxDelay    time.Duration `env:"WEBHOOK_RETRY_MAX_DELAY" default:"1h" help:"Longest wait between webhook retries."`
 
 	LogFormat string `env:"LOG_FORMAT" default:"" help:"text or json; default text in development, json in production."`
 	LogLevel  string `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
@@ -108,6 +117,7 @@ type Config struct {
 	trustedProxies []netip.Prefix
 	passwordless   auth.PasswordlessType
 	signup         auth.SignupMode
+	webhookSecret  events.Secret
 	// devOutbox: mail is captured by the dev outbox and served at
 	// /dev/outbox (no SMTP_URL, not production, a loopback BASE_URL).
 	devOutbox bool
@@ -381,6 +391,7 @@ func (c *Config) validate() []error {
 	if c.SMTPTimeout <= 0 {
 		bad("SMTP_TIMEOUT: must be positive")
 	}
+	c.validateWebhooks(bad)
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		bad("METRICS_TOKEN: must be at least 16 characters")
 	}

@@ -48,13 +48,16 @@ func controlSocket(cfg *Config) string { return filepath.Join(cfg.DataDir, admin
 // listenControl serves the admin commands on the control socket. A
 // server that cannot (a read-only DATA_DIR, another replica on the same
 // directory) still serves; the operator's commands say why they fail.
-func listenControl(cfg *Config, iss *token.Issuer, svc *auth.Service, log *slog.Logger) func() error {
+func listenControl(cfg *Config, iss *token.Issuer, svc *auth.Service, log *slog.Logger, more ...map[string]admin.Handler) func() error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		log.Warn("latch: no control socket (latch keys … will not reach this server)", "err", err)
 		return func() error { return nil }
 	}
 	handlers := keyCommands(iss)
 	maps.Copy(handlers, userCommands(svc))
+	for _, h := range more {
+		maps.Copy(handlers, h)
+	}
 	srv, err := admin.Listen(controlSocket(cfg), handlers, log)
 	if err != nil {
 		log.Warn("latch: no control socket (latch keys … will not reach this server)", "err", err)

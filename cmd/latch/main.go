@@ -5,6 +5,7 @@
 //	latch version      print the version (also --version, -v)
 //	latch config       print the configuration reference (docs/configuration.md)
 //	latch keys list|rotate  the JWT signing keys (through the running server)
+//	latch events failed|replay  webhook events given up on (through the running server)
 //
 // Every command answers --help.
 package main
@@ -115,6 +116,7 @@ func commands() []command {
 		{"users", "list, add, invite, disable, enable, delete users; set their groups", usersHelp, usersCommand},
 		{"sessions", "list or revoke a user's sessions", sessionsHelp, sessionsCommand},
 		{"clients", "add, list or remove OpenID Connect clients (CLIENTS_FILE)", clientsHelp, clientsCommand},
+		{"events", "list failed webhook events, or replay one", eventsHelp, eventsCommand},
 		{"config", "print the configuration reference", "Prints every setting with its default and meaning (docs/configuration.md).",
 			func(_ context.Context, _ []string, _ func(string) string, stdout io.Writer) error {
 				return writeConfigReference(stdout)
@@ -171,7 +173,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // withSubcommands are the commands whose arguments name what to do
 // (latch keys rotate).
-var withSubcommands = []string{"keys", "users", "sessions", "clients"}
+var withSubcommands = []string{"keys", "users", "sessions", "clients", "events"}
 
 func hasFlags(fs *flag.FlagSet) bool {
 	n := 0

@@ -402,7 +402,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	// and the requesters' budgets live beside it.
 	var store, ipCounters kv.Store
 	var legacy auth.LegacySource
-	var queueStore mailqueue.Store
+	var queueStore, hookStore mailqueue.Store
 	if cfg.RedisURL != "" {
 		rs, err := redisstore.New(redisstore.Options{
 			URL:          cfg.RedisURL,
@@ -418,6 +418,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		// Every counter and queued mail is shared by all replicas.
 		store, ipCounters, legacy = rs, rs, rs
 		queueStore = redisstore.NewMailQueue(rs.Client(), rs.Prefix())
+		hookStore = redisstore.NewQueue(rs.Client(), rs.Prefix(), webhookQueueName)
 		a.storeName = "redis"
 	} else {
 		bolt, err := boltstore.Open(cfg.DataDir, boltstore.Options{Logger: log})
@@ -437,6 +438,12 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		}
 		a.closers = append(a.closers, mq.Close)
 		queueStore = mq
+		if cfg.WebhookURL != "" {
+			// Webhook events share the queue's file and its commits.
+			if hookStore, err = mq.Namespace(webhookQueueName); err != nil {
+				return fail(err)
+			}
+		}
 		a.storeName = "bbolt"
 	}
 	vlt, err := vault.New(store, auth.SystemClock{}, secret, cfg.SessionSecretPrevious)
@@ -453,6 +460,14 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	a.closers = append(a.closers, closeAudit)
 	auditor := audit.Tee{m, audit.New(auditOut, audit.Request{ID: web.RequestID, ClientIP: web.ClientIP})}
+	hooks, err := buildWebhooks(cfg, a, secret, hookStore, m, log)
+	if err != nil {
+		return fail(err)
+	}
+	if hooks != nil {
+		// Last: an event is stored before the action answers.
+		auditor = append(auditor, hooks)
+	}
 
 	mailer, checks, err := buildMail(cfg, a, secret, queueStore, m, log)
 	if err != nil {
@@ -515,7 +530,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		// The store may come back; the first token request tries again.
 		log.Warn("latch: signing keys not loaded yet", "err", err)
 	}
-	a.closers = append(a.closers, listenControl(cfg, issuer, svc, log))
+	a.closers = append(a.closers, listenControl(cfg, issuer, svc, log, eventCommands(hooks)))
 
 	mountProvider, reloadClients, err := openIDProvider(cfg, secret, svc, vlt, issuer, store, log)
 	if err != nil {

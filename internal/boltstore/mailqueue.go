@@ -16,13 +16,26 @@ import (
 
 var _ mailqueue.Store = (*MailQueue)(nil)
 
-// The mail queue's buckets.
-var (
-	mailQueueJobs = []byte("mailq_jobs") // id → mailQueueRecord (JSON)
-	mailQueueDue  = []byte("mailq_due")  // due (8 bytes, Unix ns) | id → nothing
-	mailQueueDead = []byte("mailq_dead") // at (8 bytes, Unix ns) | id → DeadLetter (JSON)
-	mailQueueKeys = []byte("mailq_keys") // Job.Key → id
-)
+// queueBuckets are the buckets of one queue, named after it: the mail
+// queue's are mailq_jobs, mailq_due, mailq_dead and mailq_keys.
+type queueBuckets struct {
+	jobs []byte // id → mailQueueRecord (JSON)
+	due  []byte // due (8 bytes, Unix ns) | id → nothing
+	dead []byte // at (8 bytes, Unix ns) | id → DeadLetter (JSON)
+	keys []byte // Job.Key → id
+}
+
+func bucketsOf(name string) queueBuckets {
+	return queueBuckets{jobs: []byte(name + "_jobs"), due: []byte(name + "_due"), dead: []byte(name + "_dead"), keys: []byte(name + "_keys")}
+}
+
+func (b queueBuckets) all() [][]byte { return [][]byte{b.jobs, b.due, b.dead, b.keys} }
+
+// mailQueueName names the mail queue's buckets.
+const mailQueueName = "mailq"
+
+// mailQueueBuckets are the mail queue's.
+var mailQueueBuckets = bucketsOf(mailQueueName)
 
 // MailQueueFileName is the mail queue's own database file (OpenMailQueue)
 // inside the data directory.
@@ -42,27 +55,41 @@ type MailQueue struct {
 	db    *bolt.DB
 	write func(func(*bolt.Tx) error) error
 	own   *committer // with OpenMailQueue: closed with the file
+	b     queueBuckets
 }
 
-var mailQueueBuckets = [][]byte{mailQueueJobs, mailQueueDue, mailQueueDead, mailQueueKeys}
-
-func createMailQueueBuckets(tx *bolt.Tx) error {
-	for _, b := range mailQueueBuckets {
-		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+func (b queueBuckets) create(tx *bolt.Tx) error {
+	for _, name := range b.all() {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// Namespace returns another queue kept beside q, in the same file and
+// sharing its commits, under buckets of its own named after name (for
+// example "hookq" for webhook events: hookq_jobs, hookq_due, …). name must
+// not be "mailq". It lives as long as q; its Close does nothing.
+func (q *MailQueue) Namespace(name string) (*MailQueue, error) {
+	if name == "" || name == mailQueueName {
+		return nil, fmt.Errorf("boltstore: queue namespace %q is not another queue's", name)
+	}
+	b := bucketsOf(name)
+	if err := q.db.Update(b.create); err != nil {
+		return nil, fmt.Errorf("boltstore: create the %s queue's buckets: %w", name, err)
+	}
+	return &MailQueue{db: q.db, write: q.write, b: b}, nil
+}
+
 // NewMailQueue returns the mail queue kept in db (Store.DB), creating its
 // buckets if needed. It lives as long as the database: close the Store
 // after the workers.
 func NewMailQueue(db *bolt.DB) (*MailQueue, error) {
-	if err := db.Update(createMailQueueBuckets); err != nil {
+	if err := db.Update(mailQueueBuckets.create); err != nil {
 		return nil, fmt.Errorf("boltstore: create mail queue buckets: %w", err)
 	}
-	return &MailQueue{db: db, write: db.Batch}, nil
+	return &MailQueue{db: db, write: db.Batch, b: mailQueueBuckets}, nil
 }
 
 // OpenMailQueue opens (or creates) the mail queue's own file in dir.
@@ -76,7 +103,7 @@ func OpenMailQueue(dir string, from *bolt.DB) (*MailQueue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	if err := db.Update(createMailQueueBuckets); err != nil {
+	if err := db.Update(mailQueueBuckets.create); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: create mail queue buckets: %w", err)
 	}
@@ -87,7 +114,7 @@ func OpenMailQueue(dir string, from *bolt.DB) (*MailQueue, error) {
 		}
 	}
 	c := newCommitter(db)
-	return &MailQueue{db: db, write: c.write, own: c}, nil
+	return &MailQueue{db: db, write: c.write, own: c, b: mailQueueBuckets}, nil
 }
 
 // moveMailQueue copies the mail queue buckets of from into to, commits,
@@ -95,7 +122,7 @@ func OpenMailQueue(dir string, from *bolt.DB) (*MailQueue, error) {
 func moveMailQueue(from, to *bolt.DB) error {
 	found := false
 	err := from.View(func(old *bolt.Tx) error {
-		for _, name := range mailQueueBuckets {
+		for _, name := range mailQueueBuckets.all() {
 			if old.Bucket(name) != nil {
 				found = true
 			}
@@ -104,7 +131,7 @@ func moveMailQueue(from, to *bolt.DB) error {
 			return nil
 		}
 		return to.Update(func(tx *bolt.Tx) error {
-			for _, name := range mailQueueBuckets {
+			for _, name := range mailQueueBuckets.all() {
 				src := old.Bucket(name)
 				if src == nil {
 					continue
@@ -114,14 +141,14 @@ func moveMailQueue(from, to *bolt.DB) error {
 					return err
 				}
 			}
-			return trimDeadLetters(tx.Bucket(mailQueueDead))
+			return trimDeadLetters(tx.Bucket(mailQueueBuckets.dead))
 		})
 	})
 	if err != nil || !found {
 		return err
 	}
 	return from.Update(func(tx *bolt.Tx) error {
-		for _, name := range mailQueueBuckets {
+		for _, name := range mailQueueBuckets.all() {
 			if tx.Bucket(name) == nil {
 				continue
 			}
@@ -184,9 +211,9 @@ func (q *MailQueue) Enqueue(_ context.Context, j *mailqueue.Job) (bool, error) {
 	err = q.update("enqueue", func(tx *bolt.Tx) error {
 		replaced = false
 		if j.Key != "" {
-			keys := tx.Bucket(mailQueueKeys)
+			keys := tx.Bucket(q.b.keys)
 			if old := keys.Get([]byte(j.Key)); old != nil {
-				gone, err := deleteMailQueueJob(tx, old)
+				gone, err := q.b.deleteJob(tx, old)
 				if err != nil {
 					return err
 				}
@@ -196,32 +223,32 @@ func (q *MailQueue) Enqueue(_ context.Context, j *mailqueue.Job) (bool, error) {
 				return err
 			}
 		}
-		if err := tx.Bucket(mailQueueJobs).Put([]byte(j.ID), v); err != nil {
+		if err := tx.Bucket(q.b.jobs).Put([]byte(j.ID), v); err != nil {
 			return err
 		}
-		return tx.Bucket(mailQueueDue).Put(mailQueueKey(j.Due, j.ID), nil)
+		return tx.Bucket(q.b.due).Put(mailQueueKey(j.Due, j.ID), nil)
 	})
 	return replaced, err
 }
 
-// deleteMailQueueJob deletes job id and its due entry (not its key) and
+// deleteJob deletes job id and its due entry (not its key) and
 // reports whether it was there.
-func deleteMailQueueJob(tx *bolt.Tx, id []byte) (bool, error) {
-	jobs := tx.Bucket(mailQueueJobs)
+func (b queueBuckets) deleteJob(tx *bolt.Tx, id []byte) (bool, error) {
+	jobs := tx.Bucket(b.jobs)
 	rec, err := getMailQueueRecord(jobs, id)
 	if err != nil || rec == nil {
 		return false, err
 	}
-	if err := tx.Bucket(mailQueueDue).Delete(mailQueueKey(rec.Due, string(id))); err != nil {
+	if err := tx.Bucket(b.due).Delete(mailQueueKey(rec.Due, string(id))); err != nil {
 		return false, err
 	}
 	return true, jobs.Delete(id)
 }
 
 // dueKeys returns the due-index keys of up to n jobs due at now.
-func dueKeys(tx *bolt.Tx, now time.Time, n int) [][]byte {
+func (b queueBuckets) dueKeys(tx *bolt.Tx, now time.Time, n int) [][]byte {
 	var keys [][]byte
-	c := tx.Bucket(mailQueueDue).Cursor()
+	c := tx.Bucket(b.due).Cursor()
 	for k, _ := c.First(); k != nil && len(keys) < n; k, _ = c.Next() {
 		if mailQueueKeyTime(k).After(now) {
 			break
@@ -235,7 +262,7 @@ func dueKeys(tx *bolt.Tx, now time.Time, n int) [][]byte {
 func (q *MailQueue) Claim(_ context.Context, now time.Time, lease time.Duration, n int) ([]*mailqueue.Job, error) {
 	var anyDue bool
 	err := q.db.View(func(tx *bolt.Tx) error {
-		anyDue = len(dueKeys(tx, now, 1)) > 0
+		anyDue = len(q.b.dueKeys(tx, now, 1)) > 0
 		return nil
 	})
 	if err != nil {
@@ -247,8 +274,8 @@ func (q *MailQueue) Claim(_ context.Context, now time.Time, lease time.Duration,
 	var out []*mailqueue.Job
 	err = q.update("claim", func(tx *bolt.Tx) error {
 		out = out[:0]
-		jobs, due := tx.Bucket(mailQueueJobs), tx.Bucket(mailQueueDue)
-		for _, k := range dueKeys(tx, now, n) {
+		jobs, due := tx.Bucket(q.b.jobs), tx.Bucket(q.b.due)
+		for _, k := range q.b.dueKeys(tx, now, n) {
 			id := k[8:]
 			if err := due.Delete(k); err != nil {
 				return err
@@ -262,7 +289,7 @@ func (q *MailQueue) Claim(_ context.Context, now time.Time, lease time.Duration,
 			}
 			rec.Attempts++
 			rec.Due = now.Add(lease)
-			if err := putMailQueueRecord(tx, id, rec); err != nil {
+			if err := q.b.putRecord(tx, id, rec); err != nil {
 				return err
 			}
 			out = append(out, &mailqueue.Job{ID: string(id), Key: rec.Key, Payload: rec.Payload, Attempts: rec.Attempts, Due: rec.Due, Expires: rec.Expires, LastError: rec.LastError})
@@ -287,29 +314,29 @@ func getMailQueueRecord(jobs *bolt.Bucket, id []byte) (*mailQueueRecord, error) 
 	return &rec, nil
 }
 
-// putMailQueueRecord stores rec and indexes it under rec.Due.
-func putMailQueueRecord(tx *bolt.Tx, id []byte, rec *mailQueueRecord) error {
+// putRecord stores rec and indexes it under rec.Due.
+func (b queueBuckets) putRecord(tx *bolt.Tx, id []byte, rec *mailQueueRecord) error {
 	v, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	if err := tx.Bucket(mailQueueJobs).Put(id, v); err != nil {
+	if err := tx.Bucket(b.jobs).Put(id, v); err != nil {
 		return err
 	}
-	return tx.Bucket(mailQueueDue).Put(mailQueueKey(rec.Due, string(id)), nil)
+	return tx.Bucket(b.due).Put(mailQueueKey(rec.Due, string(id)), nil)
 }
 
-// heldMailQueueRecord returns j's record with its index entry removed, if
+// heldRecord returns j's record with its index entry removed, if
 // the caller's claim still holds it.
-func heldMailQueueRecord(tx *bolt.Tx, j *mailqueue.Job) (*mailQueueRecord, error) {
-	rec, err := getMailQueueRecord(tx.Bucket(mailQueueJobs), []byte(j.ID))
+func (b queueBuckets) heldRecord(tx *bolt.Tx, j *mailqueue.Job) (*mailQueueRecord, error) {
+	rec, err := getMailQueueRecord(tx.Bucket(b.jobs), []byte(j.ID))
 	if err != nil {
 		return nil, err
 	}
 	if rec == nil || rec.Attempts != j.Attempts {
 		return nil, mailqueue.ErrLeaseLost
 	}
-	if err := tx.Bucket(mailQueueDue).Delete(mailQueueKey(rec.Due, j.ID)); err != nil {
+	if err := tx.Bucket(b.due).Delete(mailQueueKey(rec.Due, j.ID)); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -326,7 +353,11 @@ func (q *MailQueue) Settle(_ context.Context, ss []mailqueue.Settlement) ([]erro
 			continue
 		}
 		j := st.Job
-		v, err := json.Marshal(mailqueue.DeadLetter{ID: j.ID, Attempts: j.Attempts, LastError: j.LastError, At: st.At})
+		d := mailqueue.DeadLetter{ID: j.ID, Attempts: j.Attempts, LastError: j.LastError, At: st.At}
+		if st.Keep {
+			d.Payload = j.Payload
+		}
+		v, err := json.Marshal(d)
 		if err != nil {
 			return nil, fmt.Errorf("boltstore: mail queue settle: %w", err)
 		}
@@ -338,7 +369,7 @@ func (q *MailQueue) Settle(_ context.Context, ss []mailqueue.Settlement) ([]erro
 		buried := false
 		for i, st := range ss {
 			j := st.Job
-			rec, err := heldMailQueueRecord(tx, j)
+			rec, err := q.b.heldRecord(tx, j)
 			if errors.Is(err, mailqueue.ErrLeaseLost) {
 				lost[i] = err
 				continue
@@ -348,16 +379,16 @@ func (q *MailQueue) Settle(_ context.Context, ss []mailqueue.Settlement) ([]erro
 			}
 			if st.Outcome == mailqueue.Retry {
 				rec.Due, rec.LastError = j.Due, j.LastError
-				if err := putMailQueueRecord(tx, []byte(j.ID), rec); err != nil {
+				if err := q.b.putRecord(tx, []byte(j.ID), rec); err != nil {
 					return err
 				}
 				continue
 			}
-			if err := tx.Bucket(mailQueueJobs).Delete([]byte(j.ID)); err != nil {
+			if err := tx.Bucket(q.b.jobs).Delete([]byte(j.ID)); err != nil {
 				return err
 			}
 			if rec.Key != "" {
-				keys := tx.Bucket(mailQueueKeys)
+				keys := tx.Bucket(q.b.keys)
 				if string(keys.Get([]byte(rec.Key))) == j.ID {
 					if err := keys.Delete([]byte(rec.Key)); err != nil {
 						return err
@@ -365,14 +396,14 @@ func (q *MailQueue) Settle(_ context.Context, ss []mailqueue.Settlement) ([]erro
 				}
 			}
 			if st.Outcome == mailqueue.Bury {
-				if err := tx.Bucket(mailQueueDead).Put(mailQueueKey(st.At, j.ID), dead[i]); err != nil {
+				if err := tx.Bucket(q.b.dead).Put(mailQueueKey(st.At, j.ID), dead[i]); err != nil {
 					return err
 				}
 				buried = true
 			}
 		}
 		if buried {
-			return trimDeadLetters(tx.Bucket(mailQueueDead))
+			return trimDeadLetters(tx.Bucket(q.b.dead))
 		}
 		return nil
 	})
@@ -406,7 +437,7 @@ func trimDeadLetters(dead *bolt.Bucket) error {
 func (q *MailQueue) DeadLetters(_ context.Context, limit int) ([]mailqueue.DeadLetter, error) {
 	var out []mailqueue.DeadLetter
 	err := q.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(mailQueueDead).Cursor()
+		c := tx.Bucket(q.b.dead).Cursor()
 		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
 			var d mailqueue.DeadLetter
 			if err := json.Unmarshal(v, &d); err != nil {
@@ -426,12 +457,38 @@ func (q *MailQueue) DeadLetters(_ context.Context, limit int) ([]mailqueue.DeadL
 func (q *MailQueue) Stats(context.Context) (mailqueue.Stats, error) {
 	var st mailqueue.Stats
 	err := q.db.View(func(tx *bolt.Tx) error {
-		st.Queued = tx.Bucket(mailQueueJobs).Stats().KeyN
-		st.DeadLetters = tx.Bucket(mailQueueDead).Stats().KeyN
+		st.Queued = tx.Bucket(q.b.jobs).Stats().KeyN
+		st.DeadLetters = tx.Bucket(q.b.dead).Stats().KeyN
 		return nil
 	})
 	if err != nil {
 		return st, fmt.Errorf("boltstore: mail queue stats: %w", err)
 	}
 	return st, nil
+}
+
+// Revive moves the dead letter id back into the queue, if it kept its
+// payload, in one write transaction.
+func (q *MailQueue) Revive(_ context.Context, id string, due time.Time) error {
+	return q.update("revive", func(tx *bolt.Tx) error {
+		dead := tx.Bucket(q.b.dead)
+		c := dead.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			if string(k[8:]) != id {
+				continue
+			}
+			var d mailqueue.DeadLetter
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("decode dead letter %s: %w", id, err)
+			}
+			if d.Payload == nil {
+				return mailqueue.ErrNoDeadLetter
+			}
+			if err := dead.Delete(k); err != nil {
+				return err
+			}
+			return q.b.putRecord(tx, []byte(id), &mailQueueRecord{Payload: d.Payload, Due: due, LastError: d.LastError})
+		}
+		return mailqueue.ErrNoDeadLetter
+	})
 }

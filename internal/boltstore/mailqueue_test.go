@@ -133,3 +133,35 @@ func TestMailQueueMovesIntoItsOwnFile(t *testing.T) {
 		return nil
 	})
 }
+
+// A second queue beside the mail queue (webhook events) keeps the same
+// contract in buckets of its own, in the same file.
+func TestQueueNamespace(t *testing.T) {
+	open := func(t *testing.T) (mail, hooks *boltstore.MailQueue) {
+		q, closeAll := mustOpenMailQueue(t, t.TempDir(), false)
+		t.Cleanup(closeAll)
+		h, err := q.Namespace("hookq")
+		if err != nil {
+			t.Fatalf("Namespace: %v", err)
+		}
+		return q, h
+	}
+	mailqueuetest.TestStore(t, func(t *testing.T) mailqueue.Store { _, h := open(t); return h })
+
+	t.Run("SharesNothingWithTheMailQueue", func(t *testing.T) {
+		ctx := context.Background()
+		q, h := open(t)
+		if _, err := h.Enqueue(ctx, mailqueuetest.NewJob(t, mailqueuetest.Epoch)); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := q.Stats(ctx); err != nil || st != (mailqueue.Stats{}) {
+			t.Fatalf("the mail queue's Stats = %+v, %v; want it empty", st, err)
+		}
+		if got, err := q.Claim(ctx, mailqueuetest.Epoch.Add(time.Hour), time.Minute, 10); err != nil || len(got) != 0 {
+			t.Fatalf("the mail queue claimed %d webhook jobs (%v)", len(got), err)
+		}
+		if _, err := q.Namespace("mailq"); err == nil {
+			t.Fatal("Namespace(\"mailq\") was allowed: it would be the mail queue itself")
+		}
+	})
+}

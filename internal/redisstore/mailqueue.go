@@ -25,7 +25,8 @@ var _ mailqueue.Store = (*MailQueue)(nil)
 //	                          ID:x expiry (ms), ID:e last error,
 //	                          ID:k its Key; k:KEY → the ID keyed so
 //	<prefix>{mailq}:dead      dead letter ID → time (ms)           sorted set
-//	<prefix>{mailq}:deadinfo  dead letter ID → JSON                hash
+//	<prefix>{mailq}:deadinfo  dead letter ID → JSON; ID:p the      hash
+//	                          payload, when kept (Settlement.Keep)
 //
 // Enqueue, Claim and Settle are Lua scripts, one round trip each: a claim
 // takes the due jobs and moves them to the end of their lease in one
@@ -39,7 +40,14 @@ type MailQueue struct {
 // NewMailQueue returns the mail queue kept under prefix, normally a
 // Store's Client and Prefix. It does no I/O; closing the client ends it.
 func NewMailQueue(client redis.UniversalClient, prefix string) *MailQueue {
-	k := prefix + "{mailq}:"
+	return NewQueue(client, prefix, "mailq")
+}
+
+// NewQueue returns the queue named name kept under prefix, beside the
+// mail queue ("mailq") and like it: for example "hookq" for webhook
+// events, whose keys are <prefix>{hookq}:due and so on. It does no I/O.
+func NewQueue(client redis.UniversalClient, prefix, name string) *MailQueue {
+	k := prefix + "{" + name + "}:"
 	return &MailQueue{client: client, due: k + "due", jobs: k + "jobs", dead: k + "dead", dinfo: k + "deadinfo"}
 }
 
@@ -138,14 +146,15 @@ func (q *MailQueue) Claim(ctx context.Context, now time.Time, lease time.Duratio
 }
 
 // KEYS: due, jobs, dead, deadinfo. ARGV: max dead letters kept, then per
-// settlement five values: outcome (1 ack, 2 retry, 3 bury), id, attempts,
-// due ms (retry) or time ms (bury), last error (retry) or info JSON
-// (bury). A settlement acts only while the job's stored attempts equal
-// the caller's; the reply has 1 for each that did, 0 for each lost.
+// settlement six values: outcome (1 ack, 2 retry, 3 bury, 4 bury keeping
+// the payload), id, attempts, due ms (retry) or time ms (bury), last
+// error (retry) or info JSON (bury), and "". A settlement acts only while
+// the job's stored attempts equal the caller's; the reply has 1 for each
+// that did, 0 for each lost.
 var mailQueueSettleScript = redis.NewScript(`
 local out = {}
 local buried = false
-for i = 2, #ARGV, 5 do
+for i = 2, #ARGV, 6 do
   local outcome, id, attempts, t, info = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
   if redis.call('HGET', KEYS[2], id..':a') ~= attempts then
     out[#out+1] = 0
@@ -158,11 +167,18 @@ for i = 2, #ARGV, 5 do
     if key and redis.call('HGET', KEYS[2], 'k:'..key) == id then
       redis.call('HDEL', KEYS[2], 'k:'..key)
     end
+    local payload = nil
+    if outcome == '4' then
+      payload = redis.call('HGET', KEYS[2], id)
+    end
     redis.call('HDEL', KEYS[2], id, id..':a', id..':x', id..':e', id..':k')
     redis.call('ZREM', KEYS[1], id)
-    if outcome == '3' then
+    if outcome == '3' or outcome == '4' then
       redis.call('ZADD', KEYS[3], t, id)
       redis.call('HSET', KEYS[4], id, info)
+      if payload then
+        redis.call('HSET', KEYS[4], id..':p', payload)
+      end
       buried = true
     end
     out[#out+1] = 1
@@ -174,6 +190,9 @@ if buried then
     local old = redis.call('ZRANGE', KEYS[3], 0, over - 1)
     for s = 1, #old, 1000 do
       redis.call('HDEL', KEYS[4], unpack(old, s, math.min(s + 999, #old)))
+    end
+    for _, id in ipairs(old) do
+      redis.call('HDEL', KEYS[4], id..':p')
     end
     redis.call('ZREMRANGEBYRANK', KEYS[3], 0, over - 1)
   end
@@ -189,21 +208,25 @@ func (q *MailQueue) Settle(ctx context.Context, ss []mailqueue.Settlement) ([]er
 	if len(ss) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 1+5*len(ss))
+	args := make([]any, 0, 1+6*len(ss))
 	args = append(args, mailqueue.MaxDeadLetters)
 	for _, st := range ss {
 		j := st.Job
 		switch st.Outcome {
 		case mailqueue.Ack:
-			args = append(args, 1, j.ID, j.Attempts, 0, "")
+			args = append(args, 1, j.ID, j.Attempts, 0, "", "")
 		case mailqueue.Retry:
-			args = append(args, 2, j.ID, j.Attempts, ms(j.Due), j.LastError)
+			args = append(args, 2, j.ID, j.Attempts, ms(j.Due), j.LastError, "")
 		case mailqueue.Bury:
 			info, err := json.Marshal(mailqueue.DeadLetter{ID: j.ID, Attempts: j.Attempts, LastError: j.LastError, At: st.At})
 			if err != nil {
 				return nil, mailQueueError("settle", err)
 			}
-			args = append(args, 3, j.ID, j.Attempts, ms(st.At), info)
+			outcome := 3
+			if st.Keep {
+				outcome = 4
+			}
+			args = append(args, outcome, j.ID, j.Attempts, ms(st.At), info, "")
 		}
 	}
 	res, err := mailQueueSettleScript.Run(ctx, q.client, []string{q.due, q.jobs, q.dead, q.dinfo}, args...).Int64Slice()
@@ -234,23 +257,59 @@ func (q *MailQueue) DeadLetters(ctx context.Context, limit int) ([]mailqueue.Dea
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	infos, err := q.client.HMGet(ctx, q.dinfo, ids...).Result()
+	fields := make([]string, 0, 2*len(ids))
+	for _, id := range ids {
+		fields = append(fields, id, id+":p")
+	}
+	infos, err := q.client.HMGet(ctx, q.dinfo, fields...).Result()
 	if err != nil {
 		return nil, mailQueueError("dead letters", err)
 	}
-	out := make([]mailqueue.DeadLetter, 0, len(infos))
-	for i, v := range infos {
-		s, ok := v.(string)
+	out := make([]mailqueue.DeadLetter, 0, len(ids))
+	for i, id := range ids {
+		s, ok := infos[2*i].(string)
 		if !ok {
 			continue // trimmed between the two reads
 		}
 		var d mailqueue.DeadLetter
 		if err := json.Unmarshal([]byte(s), &d); err != nil {
-			return nil, mailQueueError("dead letters", fmt.Errorf("decode %s: %w", ids[i], err))
+			return nil, mailQueueError("dead letters", fmt.Errorf("decode %s: %w", id, err))
+		}
+		if p, ok := infos[2*i+1].(string); ok {
+			d.Payload = []byte(p)
 		}
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// KEYS: due, jobs, dead, deadinfo. ARGV: id, due ms. Returns 1 when it
+// queued the dead letter again, 0 when there is none with its payload.
+var mailQueueReviveScript = redis.NewScript(`
+local id = ARGV[1]
+local payload = redis.call('HGET', KEYS[4], id..':p')
+local info = redis.call('HGET', KEYS[4], id)
+if not payload or not info then
+  return 0
+end
+local lastError = cjson.decode(info)['LastError'] or ''
+redis.call('HDEL', KEYS[4], id, id..':p')
+redis.call('ZREM', KEYS[3], id)
+redis.call('HSET', KEYS[2], id, payload, id..':a', 0, id..':x', 0, id..':e', lastError)
+redis.call('ZADD', KEYS[1], ARGV[2], id)
+return 1
+`)
+
+// Revive queues the dead letter id again, in one script.
+func (q *MailQueue) Revive(ctx context.Context, id string, due time.Time) error {
+	n, err := mailQueueReviveScript.Run(ctx, q.client, []string{q.due, q.jobs, q.dead, q.dinfo}, id, ms(due)).Int()
+	if err != nil {
+		return mailQueueError("revive", err)
+	}
+	if n == 0 {
+		return mailqueue.ErrNoDeadLetter
+	}
+	return nil
 }
 
 // Stats counts jobs and dead letters.

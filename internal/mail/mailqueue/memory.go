@@ -110,7 +110,11 @@ func (s *MemoryStore) Settle(_ context.Context, ss []Settlement) ([]error, error
 			stored.Due, stored.LastError = st.Job.Due, st.Job.LastError
 		case Bury:
 			s.remove(stored)
-			s.bury(DeadLetter{ID: stored.ID, Attempts: stored.Attempts, LastError: st.Job.LastError, At: st.At})
+			d := DeadLetter{ID: stored.ID, Attempts: stored.Attempts, LastError: st.Job.LastError, At: st.At}
+			if st.Keep {
+				d.Payload = stored.Payload
+			}
+			s.bury(d)
 		}
 	}
 	return lost, nil
@@ -135,9 +139,25 @@ func (s *MemoryStore) DeadLetters(_ context.Context, limit int) ([]DeadLetter, e
 	defer s.mu.Unlock()
 	out := make([]DeadLetter, 0, min(limit, len(s.dead)))
 	for i := len(s.dead) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, s.dead[i])
+		d := s.dead[i]
+		d.Payload = slices.Clone(d.Payload)
+		out = append(out, d)
 	}
 	return out, nil
+}
+
+// Revive queues the dead letter id again.
+func (s *MemoryStore) Revive(_ context.Context, id string, due time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.dead, func(d DeadLetter) bool { return d.ID == id })
+	if i < 0 || s.dead[i].Payload == nil {
+		return ErrNoDeadLetter
+	}
+	d := s.dead[i]
+	s.dead = slices.Delete(s.dead, i, i+1)
+	s.jobs[id] = &Job{ID: id, Payload: d.Payload, Due: due, LastError: d.LastError}
+	return nil
 }
 
 // Stats counts jobs and dead letters.

@@ -97,3 +97,26 @@ func (s *sealer) open(id string, sealed []byte) ([]byte, error) {
 	}
 	return nil, errUnsealable
 }
+
+// Sealer seals the payloads of a queue kept beside the mail queue (the
+// webhook events) as the mail queue seals its own: AES-256-GCM under the
+// current key, bound to the job's ID, opened under the current or any
+// previous key. Give it a key of its own purpose, not the mail queue's.
+type Sealer struct{ s *sealer }
+
+// NewSealer returns a Sealer under key (KeySize bytes), still opening
+// what previous keys sealed.
+func NewSealer(key []byte, previous [][]byte) (*Sealer, error) {
+	s, err := newSealer(key, previous)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{s: s}, nil
+}
+
+// Seal encrypts plain for the job id.
+func (s *Sealer) Seal(id string, plain []byte) []byte { return s.s.seal(id, plain) }
+
+// Open decrypts what Seal sealed for the job id, or fails when no known
+// key opens it or it belongs to another job.
+func (s *Sealer) Open(id string, sealed []byte) ([]byte, error) { return s.s.open(id, sealed) }

@@ -29,13 +29,19 @@ type Job struct {
 	LastError string
 }
 
-// DeadLetter records a job that was given up on. The payload is not kept:
-// the code or link in it is expired or refused, and a secret all the same.
+// DeadLetter records a job that was given up on. A mail's payload is not
+// kept: the code or link in it is expired or refused, and a secret all
+// the same. A job buried with Settlement.Keep (a webhook event, whose
+// payload holds no secret and which an operator may want delivered
+// later) keeps its payload, still sealed, so that Revive can queue it
+// again.
 type DeadLetter struct {
 	ID        string
 	Attempts  int
 	LastError string
 	At        time.Time
+	// Payload is the job's payload when it was buried with Keep, else nil.
+	Payload []byte `json:",omitempty"`
 }
 
 // Stats counts what a Store holds.
@@ -52,6 +58,11 @@ const MaxDeadLetters = 1000
 // (delivered, replaced by a resend) or has been claimed again since (the
 // caller's lease ran out). The caller must leave the job alone.
 var ErrLeaseLost = errors.New("mailqueue: lease lost")
+
+// ErrNoDeadLetter is what Revive reports for an ID that names no kept dead
+// letter with its payload (never buried, buried without Keep, forgotten,
+// or revived already).
+var ErrNoDeadLetter = errors.New("mailqueue: no such dead letter with its payload")
 
 // Outcome is how a claim ends.
 type Outcome uint8
@@ -88,6 +99,9 @@ type Settlement struct {
 	Job     *Job
 	Outcome Outcome
 	At      time.Time // Bury only
+	// Keep (Bury only) keeps the job's payload in its dead letter, for
+	// Revive. The mail queue never sets it.
+	Keep bool
 }
 
 // Store keeps the queue durably, shared by every replica that shares the
@@ -126,4 +140,11 @@ type Store interface {
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
 	// Stats counts the queued jobs and the kept dead letters.
 	Stats(ctx context.Context) (Stats, error)
+	// Revive moves the dead letter id, if it kept its payload, back into
+	// the queue in one atomic step: a job with the same ID and payload,
+	// no Key, Attempts 0, due at due, never expiring, and the dead
+	// letter's LastError. Of two Revives of one dead letter one succeeds;
+	// the other, like any ID without a kept payload, gets ErrNoDeadLetter
+	// and changes nothing.
+	Revive(ctx context.Context, id string, due time.Time) error
 }

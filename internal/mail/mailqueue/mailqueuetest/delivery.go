@@ -252,6 +252,9 @@ func checkDeadLetter(t *testing.T, q *mailqueue.Queue, attempts int, reply strin
 	if dead[0].Attempts != attempts || !strings.Contains(dead[0].LastError, reply) {
 		t.Fatalf("dead letter %+v, want %d attempts and the %s reply", dead[0], attempts, reply)
 	}
+	if dead[0].Payload != nil {
+		t.Fatal("a mail's dead letter kept its payload (the code and link in it are secrets)")
+	}
 }
 
 func testExpired(t *testing.T, s mailqueue.Store) {

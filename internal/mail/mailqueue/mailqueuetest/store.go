@@ -37,6 +37,8 @@ func TestStore(t *testing.T, open OpenStore) {
 	t.Run("SettleRefusesUnknownOutcomes", func(t *testing.T) { testSettleChecks(t, open(t)) })
 	t.Run("EnqueueReplacesTheJobOfItsKey", func(t *testing.T) { testReplace(t, open(t)) })
 	t.Run("ReplacingAClaimedJobFencesTheClaim", func(t *testing.T) { testReplaceClaimed(t, open(t)) })
+	t.Run("BuryKeepsThePayloadOnlyWhenAsked", func(t *testing.T) { testBuryKeep(t, open(t)) })
+	t.Run("ReviveQueuesAKeptDeadLetterOnce", func(t *testing.T) { testRevive(t, open(t)) })
 }
 
 // NewJob returns a job due at due with a random ID and payload.
@@ -478,4 +480,74 @@ func parallel(t *testing.T, n int, f func(i int) error) {
 	if err := <-errs; err != nil {
 		t.Fatal(err)
 	}
+}
+
+func testBuryKeep(t *testing.T, s mailqueue.Store) {
+	ctx := context.Background()
+	kept, dropped := NewJob(t, Epoch), NewJob(t, Epoch)
+	mustEnqueue(t, s, kept, dropped)
+	var ss []mailqueue.Settlement
+	for _, c := range mustClaim(t, s, Epoch, time.Minute, 2) {
+		c.LastError = "410 gone"
+		ss = append(ss, mailqueue.Settlement{Job: c, Outcome: mailqueue.Bury, At: Epoch.Add(time.Second), Keep: c.ID == kept.ID})
+	}
+	if lost, err := s.Settle(ctx, ss); err != nil || lost[0] != nil || lost[1] != nil {
+		t.Fatalf("Settle: %v, %v", lost, err)
+	}
+	dead, err := s.DeadLetters(ctx, 10)
+	if err != nil || len(dead) != 2 {
+		t.Fatalf("DeadLetters = %+v, %v; want 2", dead, err)
+	}
+	for _, d := range dead {
+		switch d.ID {
+		case kept.ID:
+			if !bytes.Equal(d.Payload, kept.Payload) || d.LastError != "410 gone" || d.Attempts != 1 {
+				t.Errorf("the dead letter buried with Keep: %+v, want its payload, attempts and error", d)
+			}
+		case dropped.ID:
+			if d.Payload != nil {
+				t.Errorf("a dead letter buried without Keep kept its payload")
+			}
+		default:
+			t.Errorf("unknown dead letter %s", d.ID)
+		}
+	}
+}
+
+func testRevive(t *testing.T, s mailqueue.Store) {
+	ctx := context.Background()
+	kept, dropped := NewJob(t, Epoch), NewJob(t, Epoch)
+	mustEnqueue(t, s, kept, dropped)
+	for _, c := range mustClaim(t, s, Epoch, time.Minute, 2) {
+		c.LastError = "503 down"
+		if lost, err := s.Settle(ctx, []mailqueue.Settlement{{Job: c, Outcome: mailqueue.Bury, At: Epoch, Keep: c.ID == kept.ID}}); err != nil || lost[0] != nil {
+			t.Fatalf("Bury: %v, %v", lost, err)
+		}
+	}
+	for _, id := range []string{dropped.ID, "no-such-job"} {
+		if err := s.Revive(ctx, id, Epoch); !errors.Is(err, mailqueue.ErrNoDeadLetter) {
+			t.Fatalf("Revive(%s) = %v, want ErrNoDeadLetter", id, err)
+		}
+	}
+	mustStats(t, s, mailqueue.Stats{DeadLetters: 2})
+
+	due := Epoch.Add(time.Minute)
+	if err := s.Revive(ctx, kept.ID, due); err != nil {
+		t.Fatalf("Revive: %v", err)
+	}
+	if err := s.Revive(ctx, kept.ID, due); !errors.Is(err, mailqueue.ErrNoDeadLetter) {
+		t.Fatalf("a second Revive = %v, want ErrNoDeadLetter", err)
+	}
+	mustStats(t, s, mailqueue.Stats{Queued: 1, DeadLetters: 1})
+	if got := mustClaim(t, s, due.Add(-time.Millisecond), time.Minute, 10); len(got) != 0 {
+		t.Fatalf("claimed %v before the revived job was due", ids(got))
+	}
+	got := mustClaim(t, s, due, time.Minute, 10)
+	if len(got) != 1 || got[0].ID != kept.ID || !bytes.Equal(got[0].Payload, kept.Payload) || got[0].Attempts != 1 || got[0].Key != "" || !got[0].Expires.IsZero() || got[0].LastError != "503 down" {
+		t.Fatalf("claimed after Revive: %+v, want the same ID and payload, attempt 1, no expiry, the last error", got)
+	}
+	if err := ack(s, got[0]); err != nil {
+		t.Fatalf("Ack of the revived job: %v", err)
+	}
+	mustStats(t, s, mailqueue.Stats{DeadLetters: 1})
 }
