@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,9 +36,11 @@ import (
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/auth/authtest"
+	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/mail/outbox"
 	"github.com/latch-auth/latch/internal/memstore"
+	"github.com/latch-auth/latch/internal/passkey"
 	"github.com/latch-auth/latch/internal/web"
 )
 
@@ -57,6 +60,12 @@ type serverOptions struct {
 	appName        string
 	accent         string
 	typ            auth.PasswordlessType // LINK_OTP
+	// passkeys turns passkeys on; the server is then at http://localhost
+	// (browsers take no IP address as a relying party ID).
+	passkeys bool
+	// store is where the server keeps its records (a fresh memstore);
+	// two servers on one store are two replicas.
+	store kv.Store
 }
 
 // server is the real web layer, engine, memory store and dev outbox on a
@@ -94,6 +103,9 @@ func mustServer(t *testing.T, o serverOptions) *server {
 		t.Fatal(err)
 	}
 	base := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	if o.passkeys {
+		base.Host = "localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -104,13 +116,27 @@ func mustServer(t *testing.T, o serverOptions) *server {
 		t.Fatal(err)
 	}
 	box := outbox.New(log, outbox.DefaultCapacity)
-	store := memstore.New()
+	store := o.store
+	if store == nil {
+		store = memstore.New()
+	}
 	cfg := authtest.Config(t, store, clock)
+	if o.passkeys {
+		cfg.OnUserDeleted = append(cfg.OnUserDeleted, passkey.ForgetUser(store, clock))
+	}
 	cfg.ResendCooldown, cfg.SameBrowser, cfg.Type = o.resendCooldown, o.sameBrowser, o.typ
 	cfg.LinkURL = base.String() + "/api/auth/passwordless/verify"
 	svc, err := auth.NewService(cfg, store, &mail.Direct{Renderer: renderer, Transport: box, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var passkeys web.Passkeys
+	if o.passkeys {
+		pk, err := passkey.New(passkey.Config{RPID: "localhost", RPName: o.appName, Origin: base.String(), Clock: clock}, store, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		passkeys = pk
 	}
 	srv, err := web.New(web.Config{
 		BaseURL:          base,
@@ -122,7 +148,7 @@ func mustServer(t *testing.T, o serverOptions) *server {
 		ResendCooldown:   o.resendCooldown,
 		CodeLength:       6,
 		PasswordlessType: o.typ,
-	}, web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log})
+	}, web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log, Passkeys: passkeys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +157,7 @@ func mustServer(t *testing.T, o serverOptions) *server {
 	ts.Listener = ln
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &server{URL: ts.URL, clock: clock}
+	return &server{URL: base.String(), clock: clock}
 }
 
 type testWriter struct{ t *testing.T }
