@@ -418,8 +418,11 @@ func (b *browser) mustBeFocused(id string) {
 func (b *browser) mustShowError(field string) {
 	b.t.Helper()
 	control := "#" + field
-	if field == "resend" {
+	switch field {
+	case "resend":
 		control = "form[data-form=resend] button"
+	case "passkey":
+		control = "section.step [data-action^=passkey-], #passkeys [data-action^=passkey-]"
 	}
 	problem := eval[string](b, fmt.Sprintf(`(function(){
 		var err = document.getElementById(%q), c = document.querySelector(%q);

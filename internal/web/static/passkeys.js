@@ -89,9 +89,16 @@
     return "error";
   }
 
+  // show puts the message of key (none: clears it) under the passkey
+  // button, which names it in aria-describedby; role=alert announces it.
   function show(key) {
     var el = doc.getElementById("passkey-error");
-    if (el) el.textContent = key ? say(key) : "";
+    if (!el) return;
+    el.textContent = key ? say(key) : "";
+    var button = doc.querySelector("section.step [data-action^=passkey-], #passkeys [data-action^=passkey-]");
+    if (!button) return;
+    if (key) button.setAttribute("aria-describedby", el.id);
+    else button.removeAttribute("aria-describedby");
   }
   function notice(text) {
     var el = doc.querySelector("section.step [data-notice]");
