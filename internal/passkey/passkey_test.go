@@ -1,0 +1,281 @@
+package passkey
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/auth/authtest"
+	"github.com/latch-auth/latch/internal/boltstore"
+	"github.com/latch-auth/latch/internal/kv"
+	"github.com/latch-auth/latch/internal/memstore"
+	"github.com/latch-auth/latch/internal/redisstore"
+	"github.com/latch-auth/latch/internal/redistest"
+)
+
+func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
+
+// backends are the stores passkeys must work on.
+var backends = []struct {
+	name string
+	open func(t *testing.T) kv.Store
+}{
+	{"memstore", func(t *testing.T) kv.Store { return memstore.New() }},
+	{"boltstore", func(t *testing.T) kv.Store {
+		s, err := boltstore.Open(t.TempDir(), boltstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}},
+	{"redisstore", func(t *testing.T) kv.Store {
+		b := make([]byte, 6)
+		rand.Read(b)
+		prefix := "latchtest:" + hex.EncodeToString(b) + ":"
+		s, err := redisstore.New(redisstore.Options{URL: redistest.URL(t), KeyPrefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx := context.Background()
+			if keys, err := s.Client().Keys(ctx, prefix+"*").Result(); err == nil && len(keys) > 0 {
+				s.Client().Del(ctx, keys...)
+			}
+			s.Close()
+		})
+		return s
+	}},
+}
+
+// env is a passkey service on an engine, on one store, at a fixed time.
+type env struct {
+	svc   *Service
+	auth  *authtest.Env
+	store kv.Store
+	audit *events
+}
+
+type events struct{ kinds []auth.EventKind }
+
+func (e *events) Audit(_ context.Context, ev auth.Event) { e.kinds = append(e.kinds, ev.Kind) }
+
+func mustEnv(t *testing.T, store kv.Store) *env {
+	t.Helper()
+	e := &env{auth: authtest.NewEnv(t, store, nil), store: store, audit: &events{}}
+	svc, err := New(Config{RPID: "login.example.com", RPName: "Latch", Origin: "https://login.example.com", Clock: e.auth.Clock, Auditor: e.audit}, store, e.auth.Svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	return e
+}
+
+// mustUser signs a person in by email and returns the session.
+func (e *env) mustUser(t *testing.T, email string) *auth.Session {
+	t.Helper()
+	u, err := e.auth.Svc.CreateUser(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sess, err := e.auth.Svc.StartSession(context.Background(), *u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess
+}
+
+// mustPasskey keeps a passkey for sess's user as registration would.
+func (e *env) mustPasskey(t *testing.T, sess *auth.Session, credID string) *Passkey {
+	t.Helper()
+	now := e.auth.Clock.Now()
+	p := &Passkey{ID: passkeyID([]byte(credID)), UserID: sess.UserID, Name: "Phone", CreatedAt: now,
+		Credential: webauthn.Credential{ID: []byte(credID), PublicKey: []byte("key")}}
+	if err := e.store.Put(context.Background(), passkeyKey(p.ID), encodePasskey(p), noExpiry, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.AddMember(context.Background(), userSetKey(p.UserID), p.ID, noExpiry, now); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCeremonies: a ceremony is single use (even when its answer is
+// wrong), lives CeremonyTTL, belongs to the browser holding its binding,
+// to its kind, and (registration) to the person who started it.
+func TestCeremonies(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := mustEnv(t, be.open(t))
+			ada := e.mustUser(t, "ada@example.com")
+			bob := e.mustUser(t, "bob@example.com")
+			junk := []byte(`{"id":"x","rawId":"eA","type":"public-key","response":{}}`)
+
+			login, err := e.svc.BeginLogin(ctx, "/after")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.FinishLogin(ctx, login.Binding, junk); auth.ErrorCode(err) != auth.CodeInvalidRequest {
+				t.Fatalf("a malformed answer: %v, want invalid_request", err)
+			}
+			if _, err := e.svc.FinishLogin(ctx, login.Binding, junk); auth.ErrorCode(err) != auth.CodeExpired {
+				t.Fatalf("the same ceremony again: %v, want expired (single use)", err)
+			}
+
+			late, _ := e.svc.BeginLogin(ctx, "")
+			e.auth.Clock.Advance(CeremonyTTL)
+			if _, err := e.svc.FinishLogin(ctx, late.Binding, junk); auth.ErrorCode(err) != auth.CodeExpired {
+				t.Fatalf("after CeremonyTTL: %v, want expired", err)
+			}
+
+			other, _ := e.svc.BeginLogin(ctx, "")
+			near := other.Binding[:42] + "A"
+			if near == other.Binding {
+				near = other.Binding[:42] + "B"
+			}
+			for _, b := range []string{"", "not-a-binding", login.Binding, near} {
+				if _, err := e.svc.FinishLogin(ctx, b, junk); auth.ErrorCode(err) != auth.CodeExpired {
+					t.Fatalf("binding %q: %v, want expired", b, err)
+				}
+			}
+			if _, err := e.svc.FinishRegistration(ctx, ada, other.Binding, junk, ""); auth.ErrorCode(err) != auth.CodeExpired {
+				t.Fatalf("a sign-in's binding used to register: %v, want expired", err)
+			}
+
+			reg, err := e.svc.BeginRegistration(ctx, ada)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.FinishRegistration(ctx, bob, reg.Binding, junk, ""); auth.ErrorCode(err) != auth.CodeExpired {
+				t.Fatalf("another person finishing Ada's registration: %v, want expired", err)
+			}
+			if list, _ := e.svc.List(ctx, ada.UserID); len(list) != 0 {
+				t.Fatalf("failed ceremonies left %d passkeys", len(list))
+			}
+		})
+	}
+}
+
+// TestOptions: registration asks for a discoverable credential with user
+// verification preferred and hints at this device without forbidding
+// others; sign-in lets the browser offer any passkey of this site.
+func TestOptions(t *testing.T) {
+	ctx := context.Background()
+	e := mustEnv(t, memstore.New())
+	ada := e.mustUser(t, "ada@example.com")
+	have := e.mustPasskey(t, ada, "cred-1")
+	reg, err := e.svc.BeginRegistration(ctx, ada)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := reg.Options.(*protocol.CredentialCreation).Response
+	switch {
+	case o.AuthenticatorSelection.ResidentKey != protocol.ResidentKeyRequirementRequired:
+		t.Errorf("residentKey %q, want required", o.AuthenticatorSelection.ResidentKey)
+	case o.AuthenticatorSelection.UserVerification != protocol.VerificationPreferred:
+		t.Errorf("userVerification %q, want preferred", o.AuthenticatorSelection.UserVerification)
+	case o.AuthenticatorSelection.AuthenticatorAttachment != "":
+		t.Errorf("authenticatorAttachment %q: a phone or security key would be refused", o.AuthenticatorSelection.AuthenticatorAttachment)
+	case len(o.Hints) != 1 || o.Hints[0] != protocol.PublicKeyCredentialHintClientDevice:
+		t.Errorf("hints %v, want client-device (no QR code first for one-device people)", o.Hints)
+	case len(o.CredentialExcludeList) != 1 || string(o.CredentialExcludeList[0].CredentialID) != string(have.Credential.ID):
+		t.Errorf("excluded %v, want the passkey Ada has", o.CredentialExcludeList)
+	case o.RelyingParty.ID != "login.example.com" || string(o.User.ID.(protocol.URLEncodedBase64)) != ada.UserID:
+		t.Errorf("rp %q user %v: want the RP ID and the opaque user id", o.RelyingParty.ID, o.User.ID)
+	case o.Timeout != int(CeremonyTTL/time.Millisecond):
+		t.Errorf("timeout %d ms, want CeremonyTTL", o.Timeout)
+	}
+	login, err := e.svc.BeginLogin(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := login.Options.(*protocol.CredentialAssertion).Response
+	if len(a.AllowedCredentials) != 0 || a.UserVerification != protocol.VerificationPreferred || a.RelyingPartyID != "login.example.com" {
+		t.Errorf("sign-in options %+v: want no allowCredentials, user verification preferred", a)
+	}
+	if login.Binding == reg.Binding || len(login.Binding) != 43 {
+		t.Errorf("bindings %q and %q: want fresh 256-bit secrets", login.Binding, reg.Binding)
+	}
+}
+
+// TestManagePasskeys: rename and remove only one's own passkeys; a
+// removed one is gone from the list and audited; deleting the user
+// removes every passkey.
+func TestManagePasskeys(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := mustEnv(t, be.open(t))
+			ada, bob := e.mustUser(t, "ada@example.com"), e.mustUser(t, "bob@example.com")
+			p1 := e.mustPasskey(t, ada, "cred-1")
+			e.auth.Clock.Advance(time.Second)
+			p2 := e.mustPasskey(t, ada, "cred-2")
+
+			if err := e.svc.Rename(ctx, bob.UserID, p1.ID, "Mine now"); auth.ErrorCode(err) != auth.CodeNotFound {
+				t.Fatalf("Bob renaming Ada's passkey: %v, want not_found", err)
+			}
+			if err := e.svc.Remove(ctx, bob, p1.ID); auth.ErrorCode(err) != auth.CodeNotFound {
+				t.Fatalf("Bob removing Ada's passkey: %v, want not_found", err)
+			}
+			if err := e.svc.Rename(ctx, ada.UserID, p1.ID, "  \x00"); auth.ErrorCode(err) != auth.CodeInvalidRequest {
+				t.Fatalf("an empty name: %v, want invalid_request", err)
+			}
+			if err := e.svc.Rename(ctx, ada.UserID, p1.ID, "  Work laptop\n"); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.svc.Remove(ctx, ada, p2.ID); err != nil {
+				t.Fatal(err)
+			}
+			list, err := e.svc.List(ctx, ada.UserID)
+			if err != nil || len(list) != 1 || list[0].Name != "Work laptop" {
+				t.Fatalf("List = %+v, %v; want the renamed one only", list, err)
+			}
+			if n := len(e.audit.kinds); n != 1 || e.audit.kinds[0] != auth.EventPasskeyRemoved {
+				t.Fatalf("audited %v, want one passkey_removed", e.audit.kinds)
+			}
+
+			if err := ForgetUser(e.store, e.auth.Clock)(ctx, ada.UserID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.store.Get(ctx, passkeyKey(p1.ID), e.auth.Clock.Now()); !errors.Is(err, kv.ErrNotFound) {
+				t.Fatalf("the deleted user's passkey is still there: %v", err)
+			}
+			if list, _ := e.svc.List(ctx, ada.UserID); len(list) != 0 {
+				t.Fatalf("a deleted user still lists %d passkeys", len(list))
+			}
+		})
+	}
+}
+
+func TestCheckRPID(t *testing.T) {
+	cases := []struct {
+		rpID, host string
+		ok         bool
+	}{
+		{"login.example.com", "login.example.com", true},
+		{"example.com", "login.example.com", true},
+		{"Example.COM", "login.example.com", true},
+		{"localhost", "localhost", true},
+		{"other.example.com", "login.example.com", false},
+		{"ample.com", "login.example.com", false},
+		{"com", "login.example.com", false},
+		{"example.org", "login.example.com", false},
+		{"127.0.0.1", "127.0.0.1", false},
+		{"localhost", "127.0.0.1", false},
+		{"", "login.example.com", false},
+	}
+	for _, c := range cases {
+		if err := CheckRPID(c.rpID, c.host); (err == nil) != c.ok {
+			t.Errorf("CheckRPID(%q, %q) = %v, want ok %v", c.rpID, c.host, err, c.ok)
+		}
+	}
+}
