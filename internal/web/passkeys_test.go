@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/web"
 )
 
 // TestPasskeyRoutes: the passkey API's answers in the contract's shape.
@@ -90,4 +91,21 @@ func setCookie(r response, name string) *http.Cookie {
 		}
 	}
 	return nil
+}
+
+// TestPasskeyAnswersCountAsFailedChecks: failed passkey answers spend the
+// per-IP budget of failed secret checks (RATE_LIMIT_AUTH_IP_MAX), as
+// wrong codes do.
+func TestPasskeyAnswersCountAsFailedChecks(t *testing.T) {
+	h := newHarness(t, options{passkeys: true, web: func(c *web.Config) { c.AuthIPMax = 3 }})
+	c := newClient()
+	junk := `{"credential":{"id":"eA","rawId":"eA","type":"public-key","response":{}}}`
+	for range 3 {
+		wantError(t, h.do(c, http.MethodPost, "/api/auth/passkey/login/verify", "application/json", strings.NewReader(junk)), http.StatusGone, auth.CodeExpired)
+	}
+	r := h.do(c, http.MethodPost, "/api/auth/passkey/login/verify", "application/json", strings.NewReader(junk))
+	wantError(t, r, http.StatusTooManyRequests, auth.CodeRateLimited)
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
 }
