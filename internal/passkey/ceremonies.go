@@ -159,6 +159,10 @@ func (s *Service) BeginLogin(ctx context.Context, redirectTo string) (*Started, 
 // origin, by an authenticator whose sign count went up (a count that goes
 // back means a cloned authenticator, and is refused). The engine then
 // signs the person in as it does after an email.
+//
+// A passkey that is not registered here (any more) is refused with
+// details.unknownCredential, so that the page can tell the browser to
+// forget it (PublicKeyCredential.signalUnknownCredential).
 func (s *Service) FinishLogin(ctx context.Context, binding string, response []byte) (_ *auth.Login, err error) {
 	var userID string
 	defer func() {
@@ -176,8 +180,10 @@ func (s *Service) FinishLogin(ctx context.Context, binding string, response []by
 	}
 	now := s.cfg.Clock.Now()
 	var found *Passkey
+	unknown := false
 	lookup := func(rawID, userHandle []byte) (webauthn.User, error) {
 		p, err := s.get(ctx, passkeyID(rawID), now)
+		unknown = errors.Is(err, kv.ErrNotFound)
 		if err != nil {
 			return nil, err
 		}
@@ -194,6 +200,12 @@ func (s *Service) FinishLogin(ctx context.Context, binding string, response []by
 	if err != nil {
 		if errors.Is(err, kv.ErrUnavailable) {
 			return nil, storeError("find passkey", err)
+		}
+		if unknown {
+			// Removed (or never here): the page tells the browser, which
+			// then stops offering it. Credential IDs are random, so this
+			// says nothing about anyone.
+			return nil, withCause(refused(), err).WithDetail("unknownCredential", true)
 		}
 		return nil, withCause(refused(), err)
 	}

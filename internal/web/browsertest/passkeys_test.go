@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
@@ -204,6 +205,14 @@ func TestPasskeyRemovedAndCloned(t *testing.T) {
 	b.open("/login")
 	b.mustDo(waitText("#passkey-error", "That passkey didn't sign you in."))
 	b.mustBeAt("/login")
+	// The page told the browser that the passkey is gone: it forgets it.
+	deadline := time.Now().Add(waitTimeout)
+	for len(a.credentials()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the authenticator still holds the removed passkey: the page did not signal it unknown")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	b.signInByEmail("/login", email, 2)
 	b.mustDo(waitURL("/"), waitText("[data-bind=email]", email))
 	if got := eval[int](b, `document.querySelectorAll("#passkeys li").length`); got != 0 {

@@ -129,11 +129,13 @@
     if (!conditional) show("");
     var payload = redirectTo ? { redirectTo: redirectTo } : {};
     var started = false; // options came: a failure after that may be retried
+    var rpId = "", used = "";
     return post("/api/auth/passkey/login/options", payload).then(function (r) {
       if (!r.ok) throw r;
       started = true;
       if (ctl.signal.aborted) throw { name: "AbortError" };
       var opts = r.body.publicKey;
+      rpId = opts.rpId;
       opts.challenge = toBytes(opts.challenge);
       ids(opts.allowCredentials);
       if (conditional && opts.timeout > 30000) {
@@ -147,9 +149,15 @@
     }).then(function (cred) {
       if (current === ctl) { current = null; stop(); }
       if (!cred) throw { name: "NotAllowedError" };
+      used = cred.id;
       notice(say("signing_in"));
       return post("/api/auth/passkey/login/verify", { credential: credentialJSON(cred) });
     }).then(function (r) {
+      if (!r.ok && r.body && r.body.details && r.body.details.unknownCredential && PKC.signalUnknownCredential) {
+        // Removed from the account: the browser or password manager
+        // stops offering it.
+        PKC.signalUnknownCredential({ rpId: rpId, credentialId: used }).then(null, function () { /* best effort */ });
+      }
       if (!r.ok) throw r;
       window.location.assign(r.body.redirectTo || "/");
     }).then(null, function (err) {
