@@ -28,7 +28,9 @@ import (
 // before going back to the app; the second (prompt=login, so a fresh
 // sign-in) takes the passkey from the email field's autofill, with
 // nothing typed, and resumes the authorization request exactly as the
-// email sign-in did: the app gets a code for the same subject.
+// email sign-in did: the app gets a code for the same subject. Signed
+// out, a third sign-in by passkey comes from a reverse proxy's
+// forward-auth (/login?rd=) and lands on the protected URL.
 func TestOpenIDWithPasskeyInChromium(t *testing.T) {
 	exe := os.Getenv("LATCH_TEST_CHROMIUM")
 	if exe == "" {
@@ -38,9 +40,13 @@ func TestOpenIDWithPasskeyInChromium(t *testing.T) {
 		}
 	}
 	got := make(chan url.Values, 1)
+	protected := make(chan string, 1)
 	callback := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/cb" {
+		switch r.URL.Path {
+		case "/cb":
 			got <- r.URL.Query()
+		case "/app":
+			protected <- r.URL.RawQuery
 		}
 		w.Write([]byte("<!doctype html><title>back in the app</title>"))
 	}))
@@ -49,8 +55,10 @@ func TestOpenIDWithPasskeyInChromium(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "clients.json")
 	os.WriteFile(file, []byte(`[{"id": "web", "secret": "`+rpSecret+`", "redirectUris": ["`+callback.URL+`/cb"]}]`), 0o600)
+	rules := filepath.Join(dir, "rules.json")
+	os.WriteFile(rules, []byte(`[{"host": "127.0.0.1", "allow": {}}]`), 0o600)
 	port := strconv.Itoa(freePort(t))
-	l := startLatch(t, testEnv(dir, "CLIENTS_FILE", file, "PORT", port, "BASE_URL", "http://localhost:"+port))
+	l := startLatch(t, testEnv(dir, "CLIENTS_FILE", file, "ACCESS_RULES_FILE", rules, "PORT", port, "BASE_URL", "http://localhost:"+port))
 	l.base = "http://localhost:" + port // the issuer, as discovery must name it
 	app := newRP(t, l, "web", rpSecret)
 	app.conf.RedirectURL = callback.URL + "/cb"
@@ -113,9 +121,24 @@ func TestOpenIDWithPasskeyInChromium(t *testing.T) {
 	if second.Subject != first.Subject || first.Subject == "" {
 		t.Fatalf("subjects %q (email) and %q (passkey): want the same person", first.Subject, second.Subject)
 	}
-	// The audit trail says how: by passkey, with no mail for it.
-	if n := strings.Count(l.out.String(), `"event":"login_succeeded"`); n != 2 || !regexp.MustCompile(`"event":"login_succeeded".*"method":"passkey"`).MatchString(l.out.String()) {
-		t.Fatalf("audit: %d sign-ins, want one by code and one by passkey:\n%s", n, l.out)
+
+	// Signed out (by the API, so that no page signs straight back in),
+	// then sent to /login by forward-auth.
+	step("sign out", chromedp.Navigate(l.base+"/"), chromedp.WaitVisible(chromedp.CSS("#passkeys")),
+		chromedp.Evaluate[chromedp.Void](`fetch("/api/auth/logout", {method: "POST"}).then(function (r) { if (!r.ok) throw new Error(r.status); })`, chromedp.EvalAwaitPromise))
+	step("sign in for the proxy, by passkey", chromedp.Navigate(l.base+"/login?rd="+url.QueryEscape(callback.URL+"/app?page=1")))
+	select {
+	case q := <-protected:
+		if q != "page=1" {
+			t.Fatalf("landed on /app?%s, want the rd target", q)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the browser never reached the rd target (it is at %s)", where())
+	}
+
+	// The audit trail says how: by passkey, with no mail for them.
+	if n, p := strings.Count(l.out.String(), `"event":"login_succeeded"`), len(regexp.MustCompile(`"event":"login_succeeded"[^\n]*"method":"passkey"`).FindAllString(l.out.String(), -1)); n != 3 || p != 2 {
+		t.Fatalf("audit: %d sign-ins, %d by passkey; want one by code and two by passkey:\n%s", n, p, l.out)
 	}
 	var claims struct {
 		AuthTime int64 `json:"auth_time"`
