@@ -101,7 +101,7 @@
     else button.removeAttribute("aria-describedby");
   }
   function notice(text) {
-    var el = doc.querySelector("section.step [data-notice]");
+    var el = doc.querySelector("section.step [data-passkey-status]") || doc.querySelector("section.step [data-notice]");
     if (el) el.textContent = text;
   }
 
