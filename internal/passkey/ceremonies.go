@@ -180,10 +180,10 @@ func (s *Service) FinishLogin(ctx context.Context, binding string, response []by
 	}
 	now := s.cfg.Clock.Now()
 	var found *Passkey
-	unknown := false
+	var lookupErr error
 	lookup := func(rawID, userHandle []byte) (webauthn.User, error) {
 		p, err := s.get(ctx, passkeyID(rawID), now)
-		unknown = errors.Is(err, kv.ErrNotFound)
+		lookupErr = err
 		if err != nil {
 			return nil, err
 		}
@@ -198,10 +198,10 @@ func (s *Service) FinishLogin(ctx context.Context, binding string, response []by
 		userID = found.UserID
 	}
 	if err != nil {
-		if errors.Is(err, kv.ErrUnavailable) {
-			return nil, storeError("find passkey", err)
+		if errors.Is(lookupErr, kv.ErrUnavailable) {
+			return nil, storeError("find passkey", lookupErr)
 		}
-		if unknown {
+		if errors.Is(lookupErr, kv.ErrNotFound) {
 			// Removed (or never here): the page tells the browser, which
 			// then stops offering it. Credential IDs are random, so this
 			// says nothing about anyone.

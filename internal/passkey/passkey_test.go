@@ -279,3 +279,72 @@ func TestCheckRPID(t *testing.T) {
 		}
 	}
 }
+
+// downStore is a store that cannot be reached once down is set.
+type downStore struct {
+	kv.Store
+	down bool
+}
+
+func (d *downStore) err() error { return kv.Unavailable("test store", errors.New("connection refused")) }
+
+func (d *downStore) Get(ctx context.Context, key string, now time.Time) ([]byte, error) {
+	if d.down {
+		return nil, d.err()
+	}
+	return d.Store.Get(ctx, key, now)
+}
+
+func (d *downStore) Put(ctx context.Context, key string, value []byte, expires, now time.Time) error {
+	if d.down {
+		return d.err()
+	}
+	return d.Store.Put(ctx, key, value, expires, now)
+}
+
+func (d *downStore) Update(ctx context.Context, key string, now time.Time, fn func([]byte) (kv.Change, error)) error {
+	if d.down {
+		return d.err()
+	}
+	return d.Store.Update(ctx, key, now, fn)
+}
+
+func (d *downStore) Members(ctx context.Context, key string, now time.Time) ([]string, error) {
+	if d.down {
+		return nil, d.err()
+	}
+	return d.Store.Members(ctx, key, now)
+}
+
+// TestStoreDown: with the store unreachable every step answers
+// unavailable (503), never a refusal that would read as a wrong passkey.
+func TestStoreDown(t *testing.T) {
+	ctx := context.Background()
+	store := &downStore{Store: memstore.New()}
+	e := mustEnv(t, store)
+	ada := e.mustUser(t, "ada@example.com")
+	login, err := e.svc.BeginLogin(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.down = true
+	if _, err := e.svc.BeginLogin(ctx, ""); auth.ErrorCode(err) != auth.CodeUnavailable {
+		t.Errorf("BeginLogin: %v, want unavailable", err)
+	}
+	if _, err := e.svc.BeginRegistration(ctx, ada); auth.ErrorCode(err) != auth.CodeUnavailable {
+		t.Errorf("BeginRegistration: %v, want unavailable", err)
+	}
+	if _, err := e.svc.FinishLogin(ctx, login.Binding, []byte(`{}`)); auth.ErrorCode(err) != auth.CodeUnavailable {
+		t.Errorf("FinishLogin: %v, want unavailable", err)
+	}
+	if _, err := e.svc.List(ctx, ada.UserID); auth.ErrorCode(err) != auth.CodeUnavailable {
+		t.Errorf("List: %v, want unavailable", err)
+	}
+	if err := e.svc.Remove(ctx, ada, "x"); auth.ErrorCode(err) != auth.CodeUnavailable {
+		t.Errorf("Remove: %v, want unavailable", err)
+	}
+	store.down = false
+	if _, err := e.svc.FinishLogin(ctx, login.Binding, []byte(`{}`)); auth.ErrorCode(err) != auth.CodeInvalidRequest {
+		t.Errorf("FinishLogin once the store is back: %v, want the ceremony still there (invalid_request for the answer)", err)
+	}
+}
