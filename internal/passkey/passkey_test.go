@@ -286,7 +286,9 @@ type downStore struct {
 	down bool
 }
 
-func (d *downStore) err() error { return kv.Unavailable("test store", errors.New("connection refused")) }
+func (d *downStore) err() error {
+	return kv.Unavailable("test store", errors.New("connection refused"))
+}
 
 func (d *downStore) Get(ctx context.Context, key string, now time.Time) ([]byte, error) {
 	if d.down {
