@@ -70,7 +70,9 @@ func (e *events) Audit(_ context.Context, ev auth.Event) { e.kinds = append(e.ki
 
 func mustEnv(t *testing.T, store kv.Store) *env {
 	t.Helper()
-	e := &env{auth: authtest.NewEnv(t, store, nil), store: store, audit: &events{}}
+	e := &env{store: store, audit: &events{}}
+	// As cmd/latch wires it: deleting a user deletes their passkeys.
+	e.auth = authtest.NewEnv(t, store, func(c *auth.Config) { c.OnUserDeleted = append(c.OnUserDeleted, ForgetUser(store, nil)) })
 	svc, err := New(Config{RPID: "login.example.com", RPName: "Latch", Origin: "https://login.example.com", Clock: e.auth.Clock, Auditor: e.audit}, store, e.auth.Svc)
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +245,7 @@ func TestManagePasskeys(t *testing.T) {
 				t.Fatalf("audited %v, want one passkey_removed", e.audit.kinds)
 			}
 
-			if err := ForgetUser(e.store, e.auth.Clock)(ctx, ada.UserID); err != nil {
+			if err := e.auth.Svc.DeleteUser(ctx, ada.UserID); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := e.store.Get(ctx, passkeyKey(p1.ID), e.auth.Clock.Now()); !errors.Is(err, kv.ErrNotFound) {
