@@ -352,3 +352,110 @@ func TestStoreDown(t *testing.T) {
 		t.Errorf("FinishLogin once the store is back: %v, want the ceremony still there (invalid_request for the answer)", err)
 	}
 }
+
+// TestWholeCeremonies registers a passkey and signs in with it, on every
+// backend: the sign-in is the engine's (login_succeeded by passkey, the
+// landing target of the ceremony), the sign count must go up, a key that
+// never counts (synced passkeys report 0) is fine, a copy whose count went
+// back is refused, a passkey answering for another person's handle is
+// refused, and a removed passkey is unknown.
+func TestWholeCeremonies(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := mustEnv(t, be.open(t))
+			ada := e.mustUser(t, "ada@example.com")
+			const rp, origin = "login.example.com", "https://login.example.com"
+
+			register := func(k *softKey) *Passkey {
+				t.Helper()
+				reg, err := e.svc.BeginRegistration(ctx, ada)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := e.svc.FinishRegistration(ctx, ada, reg.Binding, k.create(reg.Options.(*protocol.CredentialCreation)), "  Phone\t")
+				if err != nil {
+					t.Fatalf("FinishRegistration: %v", err)
+				}
+				return p
+			}
+			signIn := func(k *softKey) (*auth.Login, error) {
+				t.Helper()
+				st, err := e.svc.BeginLogin(ctx, "/oauth/authorize/resume?request=r1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return e.svc.FinishLogin(ctx, st.Binding, k.get(st.Options.(*protocol.CredentialAssertion)))
+			}
+
+			// Made on another site (a phishing page relaying the ceremony),
+			// or for another relying party: refused.
+			for _, k := range []*softKey{newSoftKey(t, rp, "https://login.example.com.evil.test"), newSoftKey(t, "example.org", origin)} {
+				reg, _ := e.svc.BeginRegistration(ctx, ada)
+				if _, err := e.svc.FinishRegistration(ctx, ada, reg.Binding, k.create(reg.Options.(*protocol.CredentialCreation)), ""); auth.ErrorCode(err) != auth.CodeInvalidRequest {
+					t.Fatalf("a passkey made for %s at %s: %v, want refused", k.rpID, k.origin, err)
+				}
+			}
+
+			counting := newSoftKey(t, rp, origin)
+			counting.count = 1
+			p := register(counting)
+			if p.Name != "Phone" || p.UserID != ada.UserID || p.Credential.Authenticator.SignCount != 1 {
+				t.Fatalf("registered %+v", p)
+			}
+			login, err := signIn(counting)
+			if err != nil {
+				t.Fatalf("sign-in: %v", err)
+			}
+			if login.User.ID != ada.UserID || login.Method != Method || login.RedirectTo != "/oauth/authorize/resume?request=r1" {
+				t.Fatalf("login = %+v", login)
+			}
+			list, _ := e.svc.List(ctx, ada.UserID)
+			if len(list) != 1 || list[0].Credential.Authenticator.SignCount != 2 || list[0].LastUsedAt.IsZero() {
+				t.Fatalf("after the sign-in: %+v", list[0])
+			}
+
+			clone := *counting
+			clone.count = 1 // behind the server's 2
+			if _, err := signIn(&clone); auth.ErrorCode(err) != auth.CodeUnauthorized {
+				t.Fatalf("a clone whose count went back: %v, want unauthorized", err)
+			}
+			if _, err := signIn(counting); err != nil {
+				t.Fatalf("the real one after the clone was refused: %v", err)
+			}
+
+			synced := newSoftKey(t, rp, origin) // count stays 0
+			register(synced)
+			for range 2 {
+				if _, err := signIn(synced); err != nil {
+					t.Fatalf("a passkey that never counts: %v", err)
+				}
+			}
+
+			bob := e.mustUser(t, "bob@example.com")
+			forged := *counting
+			forged.handle = []byte(bob.UserID)
+			if _, err := signIn(&forged); auth.ErrorCode(err) != auth.CodeUnauthorized {
+				t.Fatalf("Ada's passkey answering as Bob: %v, want unauthorized", err)
+			}
+
+			if err := e.svc.Remove(ctx, ada, p.ID); err != nil {
+				t.Fatal(err)
+			}
+			_, err = signIn(counting)
+			var ae *auth.Error
+			if !errors.As(err, &ae) || ae.Code != auth.CodeUnauthorized || ae.Details["unknownCredential"] != true {
+				t.Fatalf("a removed passkey: %v, want unauthorized with unknownCredential", err)
+			}
+			added := 0
+			for _, k := range e.audit.kinds {
+				if k == auth.EventPasskeyAdded {
+					added++
+				}
+			}
+			if added != 2 {
+				t.Fatalf("audited %d passkey_added, want 2", added)
+			}
+		})
+	}
+}
