@@ -432,6 +432,12 @@ func TestWholeCeremonies(t *testing.T) {
 				}
 			}
 
+			phished := *counting
+			phished.origin = "https://login.example.com.evil.test"
+			if _, err := signIn(&phished); auth.ErrorCode(err) != auth.CodeUnauthorized {
+				t.Fatalf("an answer collected on another site: %v, want unauthorized", err)
+			}
+
 			bob := e.mustUser(t, "bob@example.com")
 			forged := *counting
 			forged.handle = []byte(bob.UserID)
