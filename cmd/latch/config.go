@@ -91,13 +91,13 @@ type Config struct {
 	RateLimitAPIClientMax       int           `env:"RATE_LIMIT_API_CLIENT_MAX" default:"1000" help:"Provider API calls (REST, gRPC, Connect) per API client per window; 0 turns it off."`
 	RateLimitAPIIPMax           int           `env:"RATE_LIMIT_API_IP_MAX" default:"2000" help:"Provider API calls, token requests included, per client IP per window; 0 (or RATE_LIMIT_AUTH_IP_MAX=0) turns it off."`
 
-	AppName string `env:"APP_NAME" default:"Latch" help:"Name shown on the login page and in emails."`
-
-	WebAuthnRPID   string `env:"WEBAUTHN_RP_ID" default:"" help:"Passkeys' relying party ID: BASE_URL's host (the default) or a domain it ends in (example.com for login.example.com), never an IP address. Passkeys belong to it: changing it (or the domain) orphans every passkey, and people sign in by email again (docs/passkeys.md). Empty with an IP address in BASE_URL: passkeys are off."`
-	WebAuthnRPName string `env:"WEBAUTHN_RP_NAME" default:"" help:"Name that authenticators show beside a passkey; empty means APP_NAME."`
+	AppName        string `env:"APP_NAME" default:"Latch" help:"Name shown on the login page and in emails."`
 	AppAccentColor string `env:"APP_ACCENT_COLOR" default:"#4f46e5" help:"Accent color (#rgb or #rrggbb) of the page and emails."`
 	AppLogoURL     string `env:"APP_LOGO_URL" default:"" help:"Logo shown on the login page."`
 	AppLogoFile    string `env:"APP_LOGO_FILE" default:"" help:"A local image (PNG, JPEG, GIF, WebP or SVG, at most 512 KiB) shown as the logo instead of APP_LOGO_URL."`
+
+	WebAuthnRPID   string `env:"WEBAUTHN_RP_ID" default:"" help:"Passkeys' relying party ID: BASE_URL's host (the default) or a domain it ends in (example.com for login.example.com), never an IP address. Passkeys belong to it: changing it (or the domain) orphans every passkey, and people sign in by email again (docs/passkeys.md). Empty with an IP address in BASE_URL: passkeys are off."`
+	WebAuthnRPName string `env:"WEBAUTHN_RP_NAME" default:"" help:"Name that authenticators show beside a passkey; empty means APP_NAME."`
 
 	ScalekitEnvironmentURL string   `env:"SCALEKIT_ENVIRONMENT_URL" help:"Upstream Scalekit-compatible provider; with the client id and secret, the app routes use it instead of the built-in engine."`
 	ScalekitClientID       string   `env:"SCALEKIT_CLIENT_ID" help:"Client id at the upstream provider."`
