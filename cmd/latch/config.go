@@ -96,6 +96,9 @@ type Config struct {
 	AppLogoURL     string `env:"APP_LOGO_URL" default:"" help:"Logo shown on the login page."`
 	AppLogoFile    string `env:"APP_LOGO_FILE" default:"" help:"A local image (PNG, JPEG, GIF, WebP or SVG, at most 512 KiB) shown as the logo instead of APP_LOGO_URL."`
 
+	WebAuthnRPID   string `env:"WEBAUTHN_RP_ID" default:"" help:"Passkeys' relying party ID: BASE_URL's host (the default) or a domain it ends in (example.com for login.example.com), never an IP address. Passkeys belong to it: changing it (or the domain) orphans every passkey, and people sign in by email again (docs/passkeys.md). Empty with an IP address in BASE_URL: passkeys are off."`
+	WebAuthnRPName string `env:"WEBAUTHN_RP_NAME" default:"" help:"Name that authenticators show beside a passkey; empty means APP_NAME."`
+
 	ScalekitEnvironmentURL string   `env:"SCALEKIT_ENVIRONMENT_URL" help:"Upstream Scalekit-compatible provider; with the client id and secret, the app routes use it instead of the built-in engine."`
 	ScalekitClientID       string   `env:"SCALEKIT_CLIENT_ID" help:"Client id at the upstream provider."`
 	ScalekitClientSecret   string   `env:"SCALEKIT_CLIENT_SECRET" secret:"true" help:"Client secret at the upstream provider."`
@@ -416,6 +419,11 @@ func (c *Config) validate() []error {
 	}
 	if c.JWTTTL < time.Minute || c.JWTTTL > 24*time.Hour {
 		bad("JWT_TTL: %s is outside 1m–24h", c.JWTTTL)
+	}
+	if c.baseURL != nil {
+		if err := c.checkPasskeys(); err != nil {
+			bad("WEBAUTHN_RP_ID: %v", err)
+		}
 	}
 	upstream := []string{c.ScalekitEnvironmentURL, c.ScalekitClientID, c.ScalekitClientSecret}
 	if set := countSet(upstream); set != 0 && set != 3 {

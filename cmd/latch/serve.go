@@ -35,6 +35,7 @@ import (
 	"github.com/latch-auth/latch/internal/mail/outbox"
 	"github.com/latch-auth/latch/internal/memstore"
 	"github.com/latch-auth/latch/internal/metrics"
+	"github.com/latch-auth/latch/internal/passkey"
 	"github.com/latch-auth/latch/internal/redisstore"
 	"github.com/latch-auth/latch/internal/token"
 	"github.com/latch-auth/latch/internal/vault"
@@ -516,6 +517,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		RequesterCounters:     ipCounters,
 		Upstream:              up,
 		Auditor:               auditor,
+		OnUserDeleted:         []func(context.Context, string) error{passkey.ForgetUser(store, nil)},
 	}, store, mailer)
 	if err != nil {
 		return fail(err)
@@ -547,6 +549,17 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	fa, err := forwardAuth(cfg, svc, issuer, a, log)
 	if err != nil {
 		return fail(err)
+	}
+	if err := cfg.checkPasskeys(); err != nil { // BASE_URL came from the listener
+		return fail(fmt.Errorf("WEBAUTHN_RP_ID: %w", err))
+	}
+	pk, err := buildPasskeys(cfg, store, svc, auditor, log)
+	if err != nil {
+		return fail(err)
+	}
+	var passkeys web.Passkeys
+	if pk != nil {
+		passkeys = pk
 	}
 	a.h2c = len(cfg.APIClients) > 0 // gRPC of CLIENTS_FILE API clients needs API_CLIENTS set for now
 	srv, err := web.New(web.Config{
@@ -583,6 +596,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 
 		ForwardAuth: fa,
 		Tokens:      issuer,
+		Passkeys:    passkeys,
 	})
 	if err != nil {
 		return fail(err)

@@ -81,6 +81,9 @@ func (l *Log) Audit(ctx context.Context, e auth.Event) {
 	if e.Changed != "" {
 		attrs = append(attrs, slog.String("changed", e.Changed))
 	}
+	if e.Passkey != "" {
+		attrs = append(attrs, slog.String("passkey", e.Passkey))
+	}
 	if e.Suppressed {
 		attrs = append(attrs, slog.Bool("suppressed", true))
 	}

@@ -92,6 +92,9 @@ const (
 	EventUserDeleted    EventKind = "user_deleted"
 	EventSessionCreated EventKind = "session_created"
 	EventSessionRevoked EventKind = "session_revoked"
+	// A person added or removed a passkey (Event.Passkey names it).
+	EventPasskeyAdded   EventKind = "passkey_added"
+	EventPasskeyRemoved EventKind = "passkey_removed"
 )
 
 // Event is one audit record. Email is the normalized address; sinks mask it.
@@ -100,13 +103,16 @@ type Event struct {
 	Email       string
 	UserID      string
 	ChallengeID string
-	Method      string // "code" or "link" for logins; the limit's name for rate_limited
+	Method      string // "code", "link" or "passkey" for logins; the limit's name for rate_limited
 	Suppressed  bool   // the address is outside the allowed domains; no mail was sent
 	Reason      Code   // why a login failed (EventLoginFailed)
 	SessionID   string // the session created or revoked
 	// Changed names what an update changed: disabled, enabled, groups,
 	// metadata (EventUserUpdated).
 	Changed string
+	// Passkey is the id of the passkey added or removed (EventPasskeyAdded,
+	// EventPasskeyRemoved), as the account page shows it.
+	Passkey string
 }
 
 type nopAuditor struct{}

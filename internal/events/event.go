@@ -25,12 +25,6 @@ const (
 // Types is every webhook event type.
 var Types = []Type{UserCreated, UserUpdated, UserDeleted, SessionCreated, SessionRevoked, PasskeyAdded, PasskeyRemoved, LoginFailed}
 
-// The audit events of passkeys, by name: the passkey package emits them.
-const (
-	auditPasskeyAdded   auth.EventKind = "passkey_added"
-	auditPasskeyRemoved auth.EventKind = "passkey_removed"
-)
-
 // kinds maps the engine's audit events to webhook types; the others
 // (codes sent, rate limits, …) are not webhook events.
 var kinds = map[auth.EventKind]Type{
@@ -39,8 +33,8 @@ var kinds = map[auth.EventKind]Type{
 	auth.EventUserDeleted:    UserDeleted,
 	auth.EventSessionCreated: SessionCreated,
 	auth.EventSessionRevoked: SessionRevoked,
-	auditPasskeyAdded:        PasskeyAdded,
-	auditPasskeyRemoved:      PasskeyRemoved,
+	auth.EventPasskeyAdded:   PasskeyAdded,
+	auth.EventPasskeyRemoved: PasskeyRemoved,
 	auth.EventLoginFailed:    LoginFailed,
 }
 
@@ -52,8 +46,11 @@ type Data struct {
 	Email     string `json:"email,omitempty"`
 	SessionID string `json:"sessionId,omitempty"`
 	// Method is how a session was created or a login failed: code, link
-	// (or passkey, once there are passkeys).
+	// or passkey.
 	Method string `json:"method,omitempty"`
+	// PasskeyID names the passkey of passkey.added and passkey.removed,
+	// as the account page and GET /api/auth/passkeys do.
+	PasskeyID string `json:"passkeyId,omitempty"`
 	// Changed is what a user.updated changed: disabled, enabled, groups,
 	// metadata.
 	Changed string `json:"changed,omitempty"`
@@ -82,6 +79,8 @@ func FromAudit(e auth.Event, at time.Time) (Body, bool) {
 		d.Method = e.Method
 	case UserUpdated:
 		d.Changed = e.Changed
+	case PasskeyAdded, PasskeyRemoved:
+		d.PasskeyID = e.Passkey
 	}
 	if t == LoginFailed {
 		d.Reason = string(e.Reason)

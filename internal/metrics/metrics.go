@@ -50,10 +50,10 @@ func New(b Build) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "latch_auth_events_total", Help: "Login events: login_requested, code_sent, login_succeeded, login_failed, wrong_code, challenge_locked, rate_limited, logout, logout_everywhere.",
+			Name: "latch_auth_events_total", Help: "Login events: login_requested, code_sent, login_succeeded, login_failed, wrong_code, challenge_locked, rate_limited, logout, logout_everywhere, passkey_added, passkey_removed; method is code, link or passkey for sign-ins.",
 		}, []string{"event", "method"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "latch_login_failures_total", Help: "Codes and links that signed nobody in, by method (code, link) and reason (invalid_code, expired, too_many_attempts, different_browser).",
+			Name: "latch_login_failures_total", Help: "Codes, links and passkeys that signed nobody in, by method (code, link, passkey) and reason (invalid_code, expired, too_many_attempts, different_browser, unauthorized).",
 		}, []string{"method", "reason"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latch_rate_limited_total", Help: "Requests refused by a rate limit, by limit.",

@@ -42,7 +42,17 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 			Current:  o.ID == sess.ID,
 		})
 	}
-	s.renderPage(w, r, http.StatusOK, "account", pageData{Title: "Your account", User: sess, Sessions: rows, Notice: accountNotice(r)})
+	keys, err := s.passkeyRows(r.Context(), sess.UserID)
+	if err != nil {
+		s.renderUnavailable(w, r, err)
+		return
+	}
+	d := pageData{Title: "Your account", User: sess, Sessions: rows, Notice: accountNotice(r), PasskeyList: keys}
+	switch done := r.URL.Query().Get("passkey"); done {
+	case "added", "renamed", "removed":
+		d.PasskeyDone = done
+	}
+	s.renderPage(w, r, http.StatusOK, "account", d)
 }
 
 // handleEndSession signs out one of the person's sessions.

@@ -16,6 +16,7 @@ import (
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/auth/authtest"
 	"github.com/latch-auth/latch/internal/memstore"
+	"github.com/latch-auth/latch/internal/passkey"
 	"github.com/latch-auth/latch/internal/web"
 )
 
@@ -31,6 +32,8 @@ type harness struct {
 type options struct {
 	auth func(*auth.Config)
 	web  func(*web.Config)
+	// passkeys turns passkeys on (relying party localhost).
+	passkeys bool
 }
 
 func newHarness(t *testing.T, opts options) *harness {
@@ -57,8 +60,16 @@ func newHarness(t *testing.T, opts options) *harness {
 		opts.web(&wcfg)
 	}
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: h.logs}, nil))
-	s, err := web.New(wcfg, web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: store, Clock: h.clock, Logger: log,
-		Ready: []web.Check{{Name: "store", Fn: store.Ping}}})
+	deps := web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: store, Clock: h.clock, Logger: log,
+		Ready: []web.Check{{Name: "store", Fn: store.Ping}}}
+	if opts.passkeys {
+		pk, err := passkey.New(passkey.Config{RPID: "localhost", RPName: "Latch", Origin: "http://localhost:" + base.Port(), Clock: h.clock}, store, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.Passkeys = pk
+	}
+	s, err := web.New(wcfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func newPages(cfg Config) (*pages, error) {
 
 	funcs := template.FuncMap{"asset": p.asset}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html", "templates/passkeys.html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse page %s: %w", name, err)
 		}
@@ -205,12 +205,19 @@ type pageData struct {
 	// The account page.
 	Sessions      []sessionRow
 	ConfirmDelete bool
+
+	// PasskeysOn says passkeys are offered (login and account pages);
+	// PasskeyList is the person's, and PasskeyDone what just happened to
+	// one (added, renamed, removed), for the account page's notice.
+	PasskeysOn  bool
+	PasskeyList []passkeyRow
+	PasskeyDone string
 }
 
 // Blank is d without anything that belongs to one sign-in: the data of the
 // step templates the script clones.
 func (d pageData) Blank() pageData {
-	return pageData{CodeLength: d.CodeLength, RedirectTo: d.RedirectTo, ResendCooldown: d.ResendCooldown, Type: d.Type}
+	return pageData{CodeLength: d.CodeLength, RedirectTo: d.RedirectTo, ResendCooldown: d.ResendCooldown, Type: d.Type, PasskeysOn: d.PasskeysOn}
 }
 
 // HasCode and HasLink say what the email carries.
@@ -260,6 +267,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	if name == "login" {
 		d.Messages = s.pages.messagesJSON
 	}
+	d.PasskeysOn = s.passkeys != nil
 	var buf bytes.Buffer
 	if err := s.pages.byName[name].Execute(&buf, d); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)

@@ -62,6 +62,19 @@ func (s *Server) routes(mux *http.ServeMux) {
 		mux.HandleFunc("POST /api/auth/token", s.handleToken)
 	}
 
+	if s.passkeys != nil {
+		// Options cost a store write and always succeed, so they count
+		// against api only if malformed. A passkey's answer is a secret
+		// judged, so its failures count against authn like a code's.
+		mux.Handle("POST /api/auth/passkey/login/options", s.limit(s.handlePasskeyLoginOptions, api))
+		mux.Handle("POST /api/auth/passkey/login/verify", s.limit(s.handlePasskeyLogin, api, authn))
+		mux.Handle("POST /api/auth/passkey/register/options", s.limit(s.handlePasskeyRegisterOptions, api))
+		mux.Handle("POST /api/auth/passkey/register/verify", s.limit(s.handlePasskeyRegister, api))
+		mux.Handle("GET /api/auth/passkeys", s.limit(s.handlePasskeyList, api))
+		mux.HandleFunc("POST /account/passkeys/rename", s.handlePasskeyRename)
+		mux.HandleFunc("POST /account/passkeys/remove", s.handlePasskeyRemove)
+	}
+
 	if s.outbox != nil {
 		mux.Handle("GET /dev/outbox", s.loopbackOnly(s.handleOutboxPage))
 		mux.Handle("GET /dev/outbox.json", s.loopbackOnly(s.handleOutboxJSON))

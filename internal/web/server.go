@@ -130,6 +130,9 @@ type Deps struct {
 	// Tokens, when set, serves the JWKS and POST /api/auth/token, and
 	// lets GET /api/me accept a bearer access token.
 	Tokens Tokens
+	// Passkeys, when set, offers passkeys: sign-in on /login, and adding,
+	// renaming and removing them on the account page.
+	Passkeys Passkeys
 }
 
 // Server serves the app routes.
@@ -151,6 +154,7 @@ type Server struct {
 	pages     *pages
 	handler   http.Handler
 	tokens    Tokens
+	passkeys  Passkeys
 }
 
 // New builds the server and its middleware chain.
@@ -197,7 +201,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, login: d.Login, sessions: d.Sessions, watcher: d.Watcher, forward: d.ForwardAuth, limiter: d.IPLimiter, clock: d.Clock,
 		outbox: d.Outbox, metrics: d.Metrics, auditor: d.Auditor, log: d.Logger, ready: d.Ready, redirects: rp,
-		tokens: d.Tokens,
+		tokens: d.Tokens, passkeys: d.Passkeys,
 	}
 	if cfg.AppURL == "" {
 		cfg.AppURL = "/"

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,9 +36,12 @@ import (
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/auth/authtest"
+	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/mail/outbox"
 	"github.com/latch-auth/latch/internal/memstore"
+	"github.com/latch-auth/latch/internal/metrics"
+	"github.com/latch-auth/latch/internal/passkey"
 	"github.com/latch-auth/latch/internal/web"
 )
 
@@ -57,13 +61,23 @@ type serverOptions struct {
 	appName        string
 	accent         string
 	typ            auth.PasswordlessType // LINK_OTP
+	// passkeys turns passkeys on; the server is then at http://localhost
+	// (browsers take no IP address as a relying party ID).
+	passkeys bool
+	// store is where the server keeps its records (a fresh memstore);
+	// two servers on one store are two replicas.
+	store kv.Store
+	// base, when set, is the server's public URL (a balancer in front of
+	// replicas) in place of its own address.
+	base string
 }
 
 // server is the real web layer, engine, memory store and dev outbox on a
 // local port.
 type server struct {
-	URL   string
-	clock *shiftClock
+	URL     string
+	clock   *shiftClock
+	handler http.Handler // what a balancer in front of replicas forwards to
 }
 
 // shiftClock is the system clock, moved forward by Advance: sign-ins can
@@ -94,6 +108,14 @@ func mustServer(t *testing.T, o serverOptions) *server {
 		t.Fatal(err)
 	}
 	base := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	if o.passkeys {
+		base.Host = "localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
+	if o.base != "" {
+		if base, err = url.Parse(o.base); err != nil {
+			t.Fatal(err)
+		}
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -104,13 +126,29 @@ func mustServer(t *testing.T, o serverOptions) *server {
 		t.Fatal(err)
 	}
 	box := outbox.New(log, outbox.DefaultCapacity)
-	store := memstore.New()
+	store := o.store
+	if store == nil {
+		store = memstore.New()
+	}
+	m := metrics.New(metrics.Build{})
 	cfg := authtest.Config(t, store, clock)
+	cfg.Auditor = m
+	if o.passkeys {
+		cfg.OnUserDeleted = append(cfg.OnUserDeleted, passkey.ForgetUser(store, clock))
+	}
 	cfg.ResendCooldown, cfg.SameBrowser, cfg.Type = o.resendCooldown, o.sameBrowser, o.typ
 	cfg.LinkURL = base.String() + "/api/auth/passwordless/verify"
 	svc, err := auth.NewService(cfg, store, &mail.Direct{Renderer: renderer, Transport: box, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var passkeys web.Passkeys
+	if o.passkeys {
+		pk, err := passkey.New(passkey.Config{RPID: "localhost", RPName: o.appName, Origin: base.String(), Clock: clock, Auditor: m}, store, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		passkeys = pk
 	}
 	srv, err := web.New(web.Config{
 		BaseURL:          base,
@@ -122,7 +160,7 @@ func mustServer(t *testing.T, o serverOptions) *server {
 		ResendCooldown:   o.resendCooldown,
 		CodeLength:       6,
 		PasswordlessType: o.typ,
-	}, web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log})
+	}, web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log, Passkeys: passkeys, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +169,7 @@ func mustServer(t *testing.T, o serverOptions) *server {
 	ts.Listener = ln
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &server{URL: ts.URL, clock: clock}
+	return &server{URL: base.String(), clock: clock, handler: srv}
 }
 
 type testWriter struct{ t *testing.T }
@@ -408,12 +446,20 @@ type eventLog struct {
 
 // expectedHTTPError matches the browser's log line for an HTTP error the
 // page expects and shows in words: the JSON API's and the forms' 4xx
-// answers (wrong code, expired, locked, rate limited, other browser).
+// answers (wrong code, expired, locked, rate limited, other browser; a
+// passkey that signs nobody in).
 var expectedHTTPError = regexp.MustCompile(`status of (400|403|410|429) `)
+var expectedPasskeyError = regexp.MustCompile(`status of (400|401|410) `)
 
 func isExpectedHTTPError(e *cdplog.Entry) bool {
 	u, err := url.Parse(e.URL)
-	if err != nil || !expectedHTTPError.MatchString(e.Text) {
+	if err != nil {
+		return false
+	}
+	if strings.HasPrefix(u.Path, "/api/auth/passkey/") {
+		return expectedPasskeyError.MatchString(e.Text)
+	}
+	if !expectedHTTPError.MatchString(e.Text) {
 		return false
 	}
 	switch {

@@ -265,14 +265,18 @@ func TestErrorsInWords(t *testing.T) {
 
 // TestWithoutJavaScript runs the whole code path again with JavaScript
 // off, on a phone: every step is a form post and a page from the server.
+// Passkeys are on, and need JavaScript: their parts stay out of the way.
 func TestWithoutJavaScript(t *testing.T) {
-	s := mustServer(t, serverOptions{})
+	s := mustServer(t, serverOptions{passkeys: true})
 	b := mustBrowser(t, s, browserOptions{noJS: true, view: phone})
 	const email = "alan@example.com"
 
 	b.open("/login")
 	b.mustBeAccessible()
-	b.mustHaveAttrs("#email", map[string]string{"type": "email", "autocomplete": "email"})
+	b.mustHaveAttrs("#email", map[string]string{"type": "email", "autocomplete": "email webauthn"})
+	if eval[bool](b, `!!document.querySelector("[data-action=passkey-login]").getClientRects().length`) {
+		t.Fatal("the passkey button shows without JavaScript, where it cannot work")
+	}
 	b.shot("email")
 	b.mustDo(chromedp.SendKeys(chromedp.CSS("#email"), email+kb.Enter), waitVisible("#code"), waitText("[data-bind=email]", email))
 	b.mustHaveAttrs("#code", map[string]string{"autocomplete": "one-time-code", "inputmode": "numeric"})
@@ -298,6 +302,7 @@ func TestWithoutJavaScript(t *testing.T) {
 
 	b.mustDo(chromedp.SendKeys(chromedp.CSS("#code"), code+kb.Enter), waitURL("/"), waitText("[data-bind=email]", email))
 	b.mustBeAccessible()
+	b.mustDo(waitText("#passkeys", "Adding a passkey needs JavaScript."))
 	b.shot("account")
 	b.mustDo(chromedp.Click(chromedp.CSS("form[action='/logout'] button")), waitURL("/login"), waitVisible("#email"))
 
@@ -418,8 +423,11 @@ func (b *browser) mustBeFocused(id string) {
 func (b *browser) mustShowError(field string) {
 	b.t.Helper()
 	control := "#" + field
-	if field == "resend" {
+	switch field {
+	case "resend":
 		control = "form[data-form=resend] button"
+	case "passkey":
+		control = "section.step [data-action^=passkey-], #passkeys [data-action^=passkey-]"
 	}
 	problem := eval[string](b, fmt.Sprintf(`(function(){
 		var err = document.getElementById(%q), c = document.querySelector(%q);

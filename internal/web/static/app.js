@@ -179,6 +179,7 @@
       $("#email").value = state.email;
     }
     enhance();
+    if (window.latchPasskeys) window.latchPasskeys.mounted();
     if (step === "code") watch();
     var focus = $(step === "code" ? "#code" : "#email");
     if (!focus) {
@@ -314,7 +315,13 @@
       if (r.ok) {
         var status = $("[data-notice]");
         if (status) status.textContent = say("signing_in");
-        window.location.assign(r.body.redirectTo || "/");
+        var target = r.body.redirectTo || "/";
+        // Signed in by email: passkeys.js may offer a passkey first.
+        var offered = window.latchPasskeys ? window.latchPasskeys.offer(target) : Promise.resolve(false);
+        offered.then(function (shown) {
+          setBusy(form, false);
+          if (!shown) window.location.assign(target);
+        });
         return;
       }
       var p = problemFor("verify", r.body, r.retryAfter, code);
