@@ -78,14 +78,14 @@ func TestPluralFormsAndNumbers(t *testing.T) {
 		n    int
 		want string
 	}{
-		{0, "٠ دقيقة"},       // zero
-		{1, "دقيقة واحدة"},   // one
-		{2, "دقيقتين"},       // two
-		{3, "٣ دقائق"},       // few: 3–10
-		{10, "١٠ دقائق"},     // few
-		{11, "١١ دقيقة"},     // many: 11–99
-		{100, "١٠٠ دقيقة"},   // other
-		{103, "١٠٣ دقائق"},   // few again (n mod 100)
+		{0, "٠ دقيقة"},        // zero
+		{1, "دقيقة واحدة"},    // one
+		{2, "دقيقتين"},        // two
+		{3, "٣ دقائق"},        // few: 3–10
+		{10, "١٠ دقائق"},      // few
+		{11, "١١ دقيقة"},      // many: 11–99
+		{100, "١٠٠ دقيقة"},    // other
+		{103, "١٠٣ دقائق"},    // few again (n mod 100)
 		{1500, "١٬٥٠٠ دقيقة"}, // other, grouped
 	} {
 		if got := ar.T("wait.minutes", "n", c.n); got != c.want {
