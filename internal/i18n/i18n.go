@@ -314,3 +314,23 @@ func (b *Bundle) Negotiate(preferences ...string) *Locale {
 	}
 	return b.Default()
 }
+
+// WellFormed reports whether preference parses as a list of language
+// tags (ui_locales, a locale field) or an Accept-Language header, whether
+// or not Latch has any of them.
+func WellFormed(preference string) bool {
+	preference = strings.TrimSpace(preference)
+	if preference == "" || len(preference) > maxPreference {
+		return false
+	}
+	if !strings.ContainsAny(preference, ",;") {
+		for _, f := range strings.Fields(preference) {
+			if _, err := language.Parse(f); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	_, _, err := language.ParseAcceptLanguage(preference)
+	return err == nil
+}

@@ -56,8 +56,12 @@ type Config struct {
 	// shared token endpoint (the provider API); nil answers
 	// unsupported_grant_type.
 	ClientCredentials http.Handler
-	Clock             auth.Clock
-	Logger            *slog.Logger
+	// UILocales are the languages /login speaks, for discovery's
+	// ui_locales_supported (["en"] when empty); ui_locales itself is
+	// passed on to /login.
+	UILocales []string
+	Clock     auth.Clock
+	Logger    *slog.Logger
 }
 
 // Provider is the OpenID provider.
@@ -155,8 +159,15 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"request_uri_parameter_supported":                false,
 		"authorization_response_iss_parameter_supported": true,
 		"frontchannel_logout_supported":                  false,
-		"ui_locales_supported":                           []string{"en"},
+		"ui_locales_supported":                           p.uiLocales(),
 	})
+}
+
+func (p *Provider) uiLocales() []string {
+	if len(p.cfg.UILocales) == 0 {
+		return []string{"en"}
+	}
+	return p.cfg.UILocales
 }
 
 // oauthError is the OAuth error shape (RFC 6749 §5.2).

@@ -35,10 +35,10 @@ func (s *Server) proxyAnswer(ask func(http.ResponseWriter, *http.Request) error)
 			return
 		}
 		e := s.failure(w, r, err)
-		title := "Something went wrong"
+		title := "title.error"
 		if e.Code == auth.CodeForbidden {
-			title = "Not allowed here"
+			title = "title.forbidden"
 		}
-		s.renderPage(w, r, Status(e.Code), "notfound", pageData{Title: title, Error: e.Message})
+		s.renderPage(w, r, Status(e.Code), "notfound", pageData{Title: title, Error: s.pageError(r, e)})
 	}
 }
