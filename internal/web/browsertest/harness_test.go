@@ -261,6 +261,8 @@ type browser struct {
 type browserOptions struct {
 	noJS bool
 	view viewport // desktop
+	// lang is the browser's language (--lang, Accept-Language): "de-DE".
+	lang string
 }
 
 func mustBrowser(t *testing.T, s *server, o browserOptions) *browser {
@@ -289,6 +291,9 @@ func mustBrowser(t *testing.T, s *server, o browserOptions) *browser {
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(int(desktop.width), int(desktop.height)),
 	)
+	if o.lang != "" {
+		opts = append(opts, chromedp.Flag("lang", o.lang), chromedp.Flag("accept-lang", o.lang))
+	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
 	b := &browser{t: t, server: s, js: !o.noJS, out: outputDir(t), log: &eventLog{}}
