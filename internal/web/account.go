@@ -43,7 +43,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 			Current:  o.ID == sess.ID,
 		})
 	}
-	keys, err := s.passkeyRows(r.Context(), sess.UserID)
+	keys, err := s.passkeyRows(r, sess.UserID)
 	if err != nil {
 		s.renderUnavailable(w, r, err)
 		return
