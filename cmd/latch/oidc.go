@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/latch-auth/latch/internal/auth"
-	"github.com/latch-auth/latch/internal/i18n"
 	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/oidc"
 	"github.com/latch-auth/latch/internal/token"
@@ -33,7 +32,6 @@ func openIDProvider(cfg *Config, secret string, svc *auth.Service, v *vault.Vaul
 		Issuer:        cfg.baseURL.String(),
 		CookieDomain:  cfg.CookieDomain,
 		SecureCookies: cfg.production() || cfg.baseURL.Scheme == "https",
-		UILocales:     uiLocales(),
 		Logger:        log,
 	}
 	if api != nil {
@@ -64,18 +62,4 @@ func openIDProvider(cfg *Config, secret string, svc *auth.Service, v *vault.Vaul
 		op.Mount(mux)
 	}
 	return mount, reload, nil
-}
-
-// uiLocales are the languages of the pages, for the OpenID discovery
-// document.
-func uiLocales() []string {
-	b, err := i18n.Load()
-	if err != nil {
-		return nil
-	}
-	var tags []string
-	for _, l := range b.Locales() {
-		tags = append(tags, l.Tag())
-	}
-	return tags
 }
