@@ -263,6 +263,12 @@ func (d pageData) Strong(s string) template.HTML {
 	return template.HTML(`<strong class="address" dir="auto">` + template.HTMLEscapeString(s) + `</strong>`)
 }
 
+// Signed is the signed-in address, escaped, marked as the page's bound
+// address (data-bind="email").
+func (d pageData) Signed(s string) template.HTML {
+	return template.HTML(`<strong class="address" dir="auto" data-bind="email">` + template.HTMLEscapeString(s) + `</strong>`)
+}
+
 // renderPage writes a full HTML page with its own CSP and nonce.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	if d.L == nil {
