@@ -370,6 +370,9 @@ type LinkStatus struct {
 	// Email is the address the link signs in (for the confirm page to
 	// show, masked); empty when not known.
 	Email string
+	// Locale is the language the mail was written in, so the confirm
+	// page speaks it too; empty when not known.
+	Locale string
 }
 
 // InspectLink reports whether a magic link is usable, consuming nothing
@@ -386,7 +389,7 @@ func (s *Service) InspectLink(ctx context.Context, p LinkProof) (LinkStatus, err
 		return LinkStatus{}, err
 	}
 	same := s.keys.bindingMatches(c.BindingHash, p.Binding)
-	return LinkStatus{Valid: true, SameBrowser: same, Allowed: same || !s.cfg.SameBrowser, Email: c.Email}, nil
+	return LinkStatus{Valid: true, SameBrowser: same, Allowed: same || !s.cfg.SameBrowser, Email: c.Email, Locale: c.Locale}, nil
 }
 
 // ChallengePending reports whether the challenge id still waits for its

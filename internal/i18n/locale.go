@@ -1,14 +1,12 @@
 package i18n
 
 import (
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"strconv"
 	"strings"
 
 	"golang.org/x/text/feature/plural"
-	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"golang.org/x/text/number"
 )
@@ -207,9 +205,3 @@ func (l *Locale) Fragments() []string {
 	}
 	return out
 }
-
-// MarshalJSON writes the locale as its tag.
-func (l *Locale) MarshalJSON() ([]byte, error) { return json.Marshal(l.Tag()) }
-
-// LanguageTag is the locale's language.Tag.
-func (l *Locale) LanguageTag() language.Tag { return l.cat.tag }

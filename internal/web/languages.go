@@ -128,6 +128,13 @@ func (s *Server) useStoredLocale(r *http.Request, userID string) {
 	stateOf(r.Context()).lang = s.negotiate(r, stored)
 }
 
+// useMailLocale decides r's language again for a page about a sign-in
+// mail (the magic link's confirm page): the language the mail was
+// written in comes before the browser's.
+func (s *Server) useMailLocale(r *http.Request, locale string) {
+	stateOf(r.Context()).lang = s.pages.locales[s.pages.bundle.Negotiate(locale, r.Header.Get("Accept-Language")).Tag()]
+}
+
 func (s *Server) negotiate(r *http.Request, stored string) *pageLocale {
 	l := s.pages.bundle.Negotiate(explicitLocale(r), stored, r.Header.Get("Accept-Language"))
 	return s.pages.locales[l.Tag()]

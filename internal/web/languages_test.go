@@ -173,3 +173,17 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestLinkPageSpeaksTheMailsLanguage: the magic link's confirm page is in
+// the language of the mail, whatever the browser that opens it says.
+func TestLinkPageSpeaksTheMailsLanguage(t *testing.T) {
+	h := newHarness(t, options{})
+	r := h.do(h.client, http.MethodPost, "/api/auth/passwordless/email/send", "application/json",
+		strings.NewReader(mustJSON(t, map[string]string{"email": "ada@example.com", "locale": "es"})))
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("send: %d %s", r.StatusCode, r.body)
+	}
+	m := h.mail.Last(t, "ada@example.com")
+	mustBeIn(t, h.getIn(newClient(), linkPath(t, m.Link), "de"), "es", "ltr", "Terminar de iniciar sesión")
+	mustBeIn(t, h.getIn(newClient(), linkPath(t, m.Link)+"&locale=fr", "de"), "fr", "ltr", "Terminer la connexion")
+}

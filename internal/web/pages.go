@@ -709,6 +709,10 @@ func (s *Server) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 		s.renderLinkError(w, r, auth.Errorf(auth.CodeExpired, "This link has expired or was already used. Request a new email."))
 		return
 	}
+	if st.Locale != "" && explicitLocale(r) == "" {
+		// The page speaks the mail's language, unless the URL says otherwise.
+		s.useMailLocale(r, st.Locale)
+	}
 	d.LinkValid, d.LinkAllowed = true, st.Allowed
 	d.AutoSubmit = st.SameBrowser && st.Allowed
 	d.LinkEmail = maskedAddress(st.Email)
