@@ -141,7 +141,8 @@ func (s *Server) negotiate(r *http.Request, stored string) *pageLocale {
 }
 
 // explicitLocale is the language r names itself: ui_locales (an OpenID
-// client's, on /login), or the locale of the login page's forms.
+// client's, on /login), or the locale of the login page's forms (or of
+// a URL).
 func explicitLocale(r *http.Request) string {
 	q := r.URL.Query()
 	if v := q.Get("ui_locales"); v != "" {
@@ -150,10 +151,10 @@ func explicitLocale(r *http.Request) string {
 	if v := q.Get("locale"); v != "" {
 		return v
 	}
-	if r.Method == http.MethodPost && isForm(r) {
-		if err := parseForm(r); err == nil {
-			return r.PostForm.Get("locale")
-		}
+	// Only a form its handler has read: a request a middleware refused
+	// keeps its body unread.
+	if r.PostForm != nil {
+		return r.PostForm.Get("locale")
 	}
 	return ""
 }
