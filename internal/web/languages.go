@@ -38,7 +38,7 @@ type pageLocale struct {
 	script string
 }
 
-// pluralMessages are the page messages with plural forms, by the
+// scriptPlurals are the page messages with plural forms, by the
 // catalogue key they come from.
 var scriptPlurals = map[string]string{
 	"code_missing":      "msg.code_missing",
