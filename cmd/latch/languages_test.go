@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -40,6 +45,7 @@ func TestOpenIDUILocales(t *testing.T) {
 	if status != 200 || !strings.Contains(string(page), "Prüfen Sie Ihre E-Mails") {
 		t.Fatalf("POST /login: %d\n%s", status, page)
 	}
+	b.lastMail(email) // waits for the queue to deliver it
 	_, box := b.getJSON("/dev/outbox.json?to=" + url.QueryEscape(email))
 	msgs := box["messages"].([]any)
 	if subject := msgs[len(msgs)-1].(map[string]any)["subject"].(string); !strings.Contains(subject, "ist Ihr Anmeldecode für") {
@@ -55,5 +61,31 @@ func TestOpenIDUILocales(t *testing.T) {
 	status, _, page = b.get(asks.conf.AuthCodeURL("st-2", oauth2.SetAuthURLParam("ui_locales", "ar")))
 	if status != 200 || !strings.Contains(string(page), `<html lang="ar" dir="rtl">`) || !strings.Contains(string(page), "تسجيل الدخول إلى asks؟") {
 		t.Errorf("consent page for ui_locales=ar: %d\n%s", status, page)
+	}
+}
+
+// TestIncompleteLanguageTemplatesStopTheStart: a MAIL_TEMPLATES_DIR whose
+// language directory lacks a file, or is no language, stops Latch at
+// start with the problem named (exit code 2).
+func TestIncompleteLanguageTemplatesStopTheStart(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"de/subject.txt", "klingon/subject.txt", "klingon/login.txt", "klingon/login.html"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(`{{.Code}}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"DATA_DIR": t.TempDir(), "MAIL_TEMPLATES_DIR": dir, "PORT": "0"}
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard)
+	var ex exitError
+	if !errors.As(err, &ex) || ex.code != 2 {
+		t.Fatalf("run = %v, want exit code 2", err)
+	}
+	for _, want := range []string{"MAIL_TEMPLATES_DIR", "de/ lacks login.txt", "de/ lacks login.html", "klingon/ is not one of the languages"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the problem does not say %q:\n%v", want, err)
+		}
 	}
 }
