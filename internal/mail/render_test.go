@@ -327,3 +327,23 @@ func TestMailLanguageFallsBack(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRender is the cost of one login mail (subject, text and HTML),
+// in English and in Arabic.
+func BenchmarkRender(b *testing.B) {
+	r, err := mail.NewRenderer(testBrand, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, lang := range []string{"en", "ar"} {
+		b.Run(lang, func(b *testing.B) {
+			m := loginMail(auth.TemplateSignIn, auth.TypeLinkOTP)
+			m.Locale = lang
+			for b.Loop() {
+				if _, err := r.Render(m, "id@x", time.Time{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
