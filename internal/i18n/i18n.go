@@ -47,8 +47,8 @@ const (
 // parsed (an Accept-Language header, ui_locales, a locale field).
 const maxPreference = 512
 
-// Catalogue is one language's messages.
-type Catalogue struct {
+// catalogue is one language's messages.
+type catalogue struct {
 	tag      language.Tag
 	name     string
 	dir      string
@@ -72,7 +72,7 @@ type file struct {
 // Bundle is every catalogue, English first, and the matcher over them.
 // It is immutable and safe for concurrent use.
 type Bundle struct {
-	cats    []*Catalogue
+	cats    []*catalogue
 	matcher language.Matcher
 	locales []*Locale
 }
@@ -89,7 +89,7 @@ func load(fsys fs.FS, dir string) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("i18n: %w", err)
 	}
-	var cats []*Catalogue
+	var cats []*catalogue
 	var errs []error
 	for _, name := range names {
 		b, err := fs.ReadFile(fsys, name)
@@ -110,7 +110,7 @@ func load(fsys fs.FS, dir string) (*Bundle, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	base := slices.IndexFunc(cats, func(c *Catalogue) bool { return c.tag.String() == Base })
+	base := slices.IndexFunc(cats, func(c *catalogue) bool { return c.tag.String() == Base })
 	if base < 0 {
 		return nil, fmt.Errorf("i18n: no %s catalogue", Base)
 	}
@@ -144,7 +144,7 @@ var formNames = map[string]plural.Form{
 
 var exactForm = regexp.MustCompile(`^=[0-9]{1,9}$`)
 
-func parse(b []byte) (*Catalogue, error) {
+func parse(b []byte) (*catalogue, error) {
 	var f file
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, err
@@ -159,7 +159,7 @@ func parse(b []byte) (*Catalogue, error) {
 	if f.Direction != LTR && f.Direction != RTL {
 		return nil, fmt.Errorf("direction %q is neither ltr nor rtl", f.Direction)
 	}
-	c := &Catalogue{tag: tag, name: f.Name, dir: f.Direction, messages: make(map[string]entry, len(f.Messages))}
+	c := &catalogue{tag: tag, name: f.Name, dir: f.Direction, messages: make(map[string]entry, len(f.Messages))}
 	var errs []error
 	for key, raw := range f.Messages {
 		var m entry
@@ -191,9 +191,9 @@ func placeholders(s string) []string {
 	return slices.Compact(out)
 }
 
-// Forms are the plural categories a language's cardinal numbers use, as
+// pluralForms are the plural categories a language's cardinal numbers use, as
 // its catalogue names them.
-func Forms(tag language.Tag) []string {
+func pluralForms(tag language.Tag) []string {
 	seen := map[plural.Form]bool{}
 	// The categories of whole numbers repeat within 0…1000 for every
 	// language CLDR knows (the rules look at n mod 10, 100 and 1000000).
@@ -213,9 +213,9 @@ func Forms(tag language.Tag) []string {
 // conforms reports how c differs from base: missing and stray keys,
 // placeholders that differ, plural forms missing or not used by the
 // language, a sentence where base has plural forms or the reverse.
-func (c *Catalogue) conforms(base *Catalogue) error {
+func (c *catalogue) conforms(base *catalogue) error {
 	var errs []error
-	need := Forms(c.tag)
+	need := pluralForms(c.tag)
 	for key, bm := range base.messages {
 		m, ok := c.messages[key]
 		if !ok {

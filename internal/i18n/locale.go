@@ -15,13 +15,13 @@ import (
 // catalogue's messages, with numbers written the language's way. It is
 // immutable and safe for concurrent use.
 type Locale struct {
-	cat     *Catalogue
-	base    *Catalogue
+	cat     *catalogue
+	base    *catalogue
 	printer *message.Printer
 	digits  string
 }
 
-func newLocale(c, base *Catalogue) *Locale {
+func newLocale(c, base *catalogue) *Locale {
 	l := &Locale{cat: c, base: base, printer: message.NewPrinter(c.tag)}
 	var d strings.Builder
 	for i := range 10 {
