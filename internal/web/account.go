@@ -37,7 +37,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	for _, o := range list {
 		rows = append(rows, sessionRow{
 			ID:       o.ID,
-			Device:   first(o.Device, l.T("account.a_browser")),
+			Device:   deviceWords(l.Locale, o.Device),
 			Network:  first(o.Network, l.T("account.unknown_network")),
 			LastSeen: ago(l.Locale, now.Sub(o.LastSeenAt)),
 			Current:  o.ID == sess.ID,

@@ -94,3 +94,18 @@ func TestScriptMessageKeysExist(t *testing.T) {
 		}
 	}
 }
+
+func TestDeviceWords(t *testing.T) {
+	p := mustPages(t)
+	for _, c := range []struct{ lang, stored, want string }{
+		{"en", "Chrome on Linux", "Chrome on Linux"},
+		{"en", "", "A browser"},
+		{"de", "Firefox on Windows", "Firefox auf Windows"},
+		{"ar", "A browser on Android", "متصفح على Android"},
+		{"fr", "curl", "curl"},
+	} {
+		if got := deviceWords(p.locales[c.lang].Locale, c.stored); got != c.want {
+			t.Errorf("%s %q: %q, want %q", c.lang, c.stored, got, c.want)
+		}
+	}
+}

@@ -160,7 +160,7 @@ func mustServer(t *testing.T, o serverOptions) *server {
 		ResendCooldown:   o.resendCooldown,
 		CodeLength:       6,
 		PasswordlessType: o.typ,
-	}, web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log, Passkeys: passkeys, Metrics: m})
+	}, web.Deps{Login: svc, Sessions: svc, Languages: svc, Watcher: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log, Passkeys: passkeys, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,13 @@ func TestArabicBrowser(t *testing.T) {
 	b.mustDo(chromedp.SendKeys(chromedp.CSS("#code"), wrong(code)), waitText("#code-error", "هذا الرمز غير صحيح. لديك ٤ محاولات أخرى."))
 	b.mustSpeak("ar", "rtl")
 	b.shot("login-ar-error")
+
+	// Signed in, the account page too, with its language picker.
+	b.mustDo(chromedp.KeyEvent(code), waitURL("/"), waitText("main h1", "لقد سجّلت الدخول"))
+	b.mustSpeak("ar", "rtl")
+	b.mustBeMirrored()
+	b.mustBeAccessible()
+	b.shot("account-ar")
 }
 
 // TestFrenchRequestGetsFrenchMail: the mail asked for from a French
