@@ -1,6 +1,7 @@
 package i18n
 
 import (
+	"fmt"
 	"html/template"
 	"strings"
 	"testing"
@@ -164,5 +165,25 @@ func TestNegotiate(t *testing.T) {
 				t.Errorf("Negotiate(%q) = %s, want %s", c.prefs, got, c.want)
 			}
 		})
+	}
+}
+
+// TestNoMessageLeftInEnglish: a message written exactly as in English is
+// a copy nobody translated, unless it is one of the few that read the
+// same in both languages.
+func TestNoMessageLeftInEnglish(t *testing.T) {
+	same := map[string]bool{
+		"de/outbox.code":      true, // "Code:"
+		"fr/wait.minutes":     true, // "{n} minute(s)"
+		"fr/duration.minutes": true,
+	}
+	b := mustLoad(t)
+	en := b.Default()
+	for _, l := range b.Locales()[1:] {
+		for _, key := range en.Keys() {
+			if fmt.Sprint(l.Raw(key)) == fmt.Sprint(en.Raw(key)) && !same[l.Tag()+"/"+key] {
+				t.Errorf("%s: %s is the English %q", l.Tag(), key, en.Raw(key))
+			}
+		}
 	}
 }
