@@ -19,13 +19,15 @@ type Locale struct {
 	base    *catalogue
 	printer *message.Printer
 	digits  string
+	digit   [10]string // each of digits
 }
 
 func newLocale(c, base *catalogue) *Locale {
 	l := &Locale{cat: c, base: base, printer: message.NewPrinter(c.tag)}
 	var d strings.Builder
 	for i := range 10 {
-		d.WriteString(l.printer.Sprint(number.Decimal(i)))
+		l.digit[i] = l.printer.Sprint(number.Decimal(i))
+		d.WriteString(l.digit[i])
 	}
 	l.digits = d.String()
 	return l
@@ -45,6 +47,20 @@ func (l *Locale) Digits() string { return l.digits }
 
 // Number writes n the language's way: "1,500", "1.500", "١٬٥٠٠".
 func (l *Locale) Number(n int) string { return l.printer.Sprint(number.Decimal(n)) }
+
+// Numerals writes the ASCII digits of s in the language's digits, with
+// no grouping: a year, a code length already written.
+func (l *Locale) Numerals(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if c >= '0' && c <= '9' {
+			b.WriteString(l.digit[c-'0'])
+		} else {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
 
 // T is the message key filled in with args, pairs of a placeholder name
 // and its value: T("wait.minutes", "n", 5). Numbers are written the

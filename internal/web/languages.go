@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/i18n"
@@ -199,4 +201,10 @@ func checkLocaleField(v string) error {
 		return auth.FieldError("locale", "must be a BCP 47 language tag such as de or pt-BR")
 	}
 	return nil
+}
+
+// dateWords says a day in the page's language: "2 Dec 2026", "2. Dez.
+// 2026", "٢ ديسمبر ٢٠٢٦".
+func dateWords(l *i18n.Locale, t time.Time) string {
+	return l.T("date.short", "day", t.Day(), "month", l.T("month."+strconv.Itoa(int(t.Month()))), "year", l.Numerals(strconv.Itoa(t.Year())))
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
 )
@@ -106,6 +107,16 @@ func TestDeviceWords(t *testing.T) {
 	} {
 		if got := deviceWords(p.locales[c.lang].Locale, c.stored); got != c.want {
 			t.Errorf("%s %q: %q, want %q", c.lang, c.stored, got, c.want)
+		}
+	}
+}
+
+func TestDateWords(t *testing.T) {
+	p := mustPages(t)
+	day := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	for lang, want := range map[string]string{"en": "2 Dec 2026", "de": "2. Dez. 2026", "fr": "2 déc. 2026", "es": "2 dic 2026", "ar": "٢ ديسمبر ٢٠٢٦"} {
+		if got := dateWords(p.locales[lang].Locale, day); got != want {
+			t.Errorf("%s: %q, want %q", lang, got, want)
 		}
 	}
 }

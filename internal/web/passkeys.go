@@ -214,7 +214,7 @@ func (s *Server) passkeyRows(r *http.Request, userID string) ([]passkeyRow, erro
 	now := s.clock.Now()
 	rows := make([]passkeyRow, len(list))
 	for i, p := range list {
-		rows[i] = passkeyRow{ID: p.ID, Name: p.Name, Created: p.CreatedAt.UTC().Format("2 Jan 2006")}
+		rows[i] = passkeyRow{ID: p.ID, Name: p.Name, Created: dateWords(s.lang(r).Locale, p.CreatedAt.UTC())}
 		if !p.LastUsedAt.IsZero() {
 			rows[i].LastUsed = ago(s.lang(r).Locale, now.Sub(p.LastUsedAt))
 		}

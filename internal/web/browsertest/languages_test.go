@@ -16,16 +16,19 @@ import (
 )
 
 // TestGermanBrowser: a browser set to German gets the login steps in
-// German, with no sentence of the English catalogue left, and a layout
-// that fits a 360 px phone.
+// German, passkey parts included, with no sentence of the English
+// catalogue left, and a layout that fits a 360 px phone.
 func TestGermanBrowser(t *testing.T) {
-	s := mustServer(t, serverOptions{})
+	s := mustServer(t, serverOptions{passkeys: true})
 	b := mustBrowser(t, s, browserOptions{lang: "de-DE", view: phone})
 	const email = "de@example.com"
 
 	b.open("/login")
 	b.mustSpeak("de", "ltr")
 	b.mustDo(waitText("main h1", "Anmelden"))
+	if got := eval[string](b, `document.querySelector("[data-action=passkey-login]").textContent`); got != "Mit einem Passkey anmelden" {
+		t.Errorf("the passkey button says %q", got)
+	}
 	b.mustDo(chromedp.SendKeys(chromedp.CSS("#email"), email+kb.Enter), waitVisible("#code"), waitText("[data-bind=email]", email))
 	b.mustDo(waitText("main h1", "Prüfen Sie Ihre E-Mails"))
 	b.mustSpeak("de", "ltr")
