@@ -50,7 +50,7 @@ type Config struct {
 
 	SMTPURL          string `env:"SMTP_URL" secret:"true" help:"SMTP server: smtp://user:pass@host:587 (upgraded with STARTTLS) or smtps://host:465 (TLS from the start). In production STARTTLS is required unless the URL says ?starttls=opportunistic (TLS when offered) or ?starttls=none; elsewhere it is opportunistic unless ?starttls=required. Empty: mail goes to the dev outbox, which exists only outside production with a loopback BASE_URL."`
 	MailFrom         string `env:"MAIL_FROM" default:"Latch <no-reply@localhost>" help:"From address of login emails, with an optional display name."`
-	MailTemplatesDir string `env:"MAIL_TEMPLATES_DIR" default:"" help:"Directory of email templates that replace the embedded ones."`
+	MailTemplatesDir string `env:"MAIL_TEMPLATES_DIR" default:"" help:"Directory of email templates that replace the embedded ones: its files for every language, a subdirectory named for a language (de/, ar/) with all three files for that one; see docs/mail-templates.md."`
 
 	SMTPTimeout          time.Duration `env:"SMTP_TIMEOUT" default:"15s" help:"Bound on one SMTP conversation (connect, TLS, auth, send)."`
 	MailWorkers          int           `env:"MAIL_WORKERS" default:"4" help:"Mails delivered at once by this replica to begin with, and the fewest it ever allows."`

@@ -585,6 +585,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}, web.Deps{
 		Login:     svc,
 		Sessions:  svc,
+		Languages: svc,
 		Watcher:   watcher,
 		IPLimiter: ipCounters,
 		Outbox:    a.outbox,

@@ -108,7 +108,7 @@ type Event struct {
 	Reason      Code   // why a login failed (EventLoginFailed)
 	SessionID   string // the session created or revoked
 	// Changed names what an update changed: disabled, enabled, groups,
-	// metadata (EventUserUpdated).
+	// metadata, locale (EventUserUpdated).
 	Changed string
 	// Passkey is the id of the passkey added or removed (EventPasskeyAdded,
 	// EventPasskeyRemoved), as the account page shows it.

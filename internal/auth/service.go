@@ -89,9 +89,13 @@ type SendRequest struct {
 	// Expiry overrides Config.Expiry when not zero (at most MaxExpiry).
 	Expiry            time.Duration
 	TemplateVariables map[string]string
-	// Locale is the language of the mail.
+	// Locale is the language this request chose for the mail (ui_locales,
+	// a locale field on send): it comes before the user's stored choice.
 	Locale string
-	Caller Caller
+	// FallbackLocale is the language of the requesting browser
+	// (Accept-Language), for when neither the request nor the user chose.
+	FallbackLocale string
+	Caller         Caller
 }
 
 // Sent describes the challenge that a send or resend created.
@@ -175,7 +179,6 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 		TemplateVariables: req.TemplateVariables,
 		ClientID:          req.Caller.ClientID,
 		Requester:         req.Caller.Requester,
-		Locale:            req.Locale,
 		CreatedAt:         now,
 		SentAt:            now,
 		ExpiresAt:         now.Add(expiry),
@@ -183,10 +186,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	if budget {
 		c.ReservedAt = held.at
 	}
-	allowed, err := s.mayMail(ctx, email, now)
+	allowed, stored, err := s.mayMail(ctx, email, now)
 	if err != nil {
 		return nil, err
 	}
+	c.Locale = mailLocale(req, stored)
 	s.setSecrets(c, code, token)
 	if !allowed {
 		// The hashes were computed, so the answer costs what any other
@@ -248,7 +252,7 @@ func (s *Service) Resend(ctx context.Context, id string, caller Caller) (*Sent, 
 	expiry := c.ExpiresAt.Sub(c.SentAt)
 	fresh := &Challenge{ID: id, SentAt: now, ExpiresAt: now.Add(expiry)}
 	s.setSecrets(fresh, code, token)
-	allowed, err := s.mayMail(ctx, c.Email, now)
+	allowed, _, err := s.mayMail(ctx, c.Email, now)
 	if err != nil {
 		return nil, err
 	}
@@ -366,6 +370,9 @@ type LinkStatus struct {
 	// Email is the address the link signs in (for the confirm page to
 	// show, masked); empty when not known.
 	Email string
+	// Locale is the language the mail was written in, so the confirm
+	// page speaks it too; empty when not known.
+	Locale string
 }
 
 // InspectLink reports whether a magic link is usable, consuming nothing
@@ -382,7 +389,7 @@ func (s *Service) InspectLink(ctx context.Context, p LinkProof) (LinkStatus, err
 		return LinkStatus{}, err
 	}
 	same := s.keys.bindingMatches(c.BindingHash, p.Binding)
-	return LinkStatus{Valid: true, SameBrowser: same, Allowed: same || !s.cfg.SameBrowser, Email: c.Email}, nil
+	return LinkStatus{Valid: true, SameBrowser: same, Allowed: same || !s.cfg.SameBrowser, Email: c.Email, Locale: c.Locale}, nil
 }
 
 // ChallengePending reports whether the challenge id still waits for its
@@ -597,18 +604,19 @@ func linkWithToken(base, token, id string) string {
 // mayMail reports whether a sign-in mail may go to email: its domain is
 // allowed, and it belongs to a user who is not disabled, or anyone may
 // sign up. Every address costs the same lookups whatever the answer, and
-// the caller answers alike either way (no enumeration).
-func (s *Service) mayMail(ctx context.Context, email string, now time.Time) (bool, error) {
+// the caller answers alike either way (no enumeration). locale is the
+// language the user chose, if any.
+func (s *Service) mayMail(ctx context.Context, email string, now time.Time) (allowed bool, locale string, err error) {
 	u, err := s.userByEmail(ctx, email, now)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		// A known address costs two reads; so does an unknown one.
 		s.store.Get(ctx, userKey("usr_none"), now)
-		return s.domainAllowed(email) && s.cfg.Signup == SignupOpen, nil
+		return s.domainAllowed(email) && s.cfg.Signup == SignupOpen, "", nil
 	case err != nil:
-		return false, storeError("find user", err)
+		return false, "", storeError("find user", err)
 	}
-	return s.domainAllowed(email) && !u.Disabled, nil
+	return s.domainAllowed(email) && !u.Disabled, u.Locale, nil
 }
 
 func (s *Service) domainAllowed(email string) bool {

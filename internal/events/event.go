@@ -52,7 +52,7 @@ type Data struct {
 	// as the account page and GET /api/auth/passkeys do.
 	PasskeyID string `json:"passkeyId,omitempty"`
 	// Changed is what a user.updated changed: disabled, enabled, groups,
-	// metadata.
+	// metadata, locale.
 	Changed string `json:"changed,omitempty"`
 	// Reason is why a login failed: invalid_code, expired,
 	// too_many_attempts, different_browser.

@@ -177,7 +177,9 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, orig *url.URL) 
 	if rule == nil {
 		// No rule, no entry, signed in or not: sending the person to sign
 		// in first would only bring them back to this answer.
-		return auth.Errorf(auth.CodeForbidden, "%s is not behind Latch: it has no access rule.", host)
+		e := auth.Errorf(auth.CodeForbidden, "%s is not behind Latch: it has no access rule.", host)
+		e.Details = map[string]any{"host": host} // for the page in the person's language
+		return e
 	}
 	sess, err := h.session(r)
 	if err != nil {
@@ -188,7 +190,9 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, orig *url.URL) 
 		return err
 	}
 	if !rule.Allow.Permits(sess.Email, groups) {
-		return auth.Errorf(auth.CodeForbidden, "You are signed in as %s, who may not use %s.", sess.Email, host)
+		e := auth.Errorf(auth.CodeForbidden, "You are signed in as %s, who may not use %s.", sess.Email, host)
+		e.Details = map[string]any{"email": sess.Email, "host": host} // for the page in the person's language
+		return e
 	}
 	hd := w.Header()
 	hd.Set(HeaderUser, sess.UserID)

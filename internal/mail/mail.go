@@ -10,16 +10,17 @@
 // Three templates make a login email: subject.txt (one line), login.txt
 // (the text/plain part, text/template) and login.html (the text/html part,
 // html/template, which escapes what it inserts). The embedded ones cover
-// sign-in and sign-up for LINK_OTP, OTP and LINK: the code large and in a
-// cell of its own (one tap selects it), the link as a button and in full,
-// the expiry in words, and what to do if you did not ask. The HTML uses
-// inline styles and no images, and sets no text or page colors, so mail
-// clients in dark mode keep it readable. A templates directory
-// (MAIL_TEMPLATES_DIR) may replace any of the three files and add files of
-// shared {{define}} blocks; every template sees a View, whose Variables
-// are the provider API's template_variables. Golden files of every
-// embedded template and kind of login are in testdata (go test -update
-// rewrites them).
+// sign-in and sign-up for LINK_OTP, OTP and LINK in every language of
+// package i18n, whose catalogues hold their sentences: the code large and
+// in a cell of its own (one tap selects it), the link as a button and in
+// full, the expiry in words, and what to do if you did not ask. The HTML
+// uses inline styles and no images, and sets no text or page colors, so
+// mail clients in dark mode keep it readable; its lang and dir follow the
+// mail's language. A templates directory (MAIL_TEMPLATES_DIR) may replace
+// any of the three files for every language, and dir/<language>/ all three
+// for one; every template sees a View (docs/mail-templates.md lists what it
+// holds). Golden files of every embedded template, kind of login and
+// language are in testdata/<language>/ (go test -update rewrites them).
 package mail
 
 import (

@@ -9,11 +9,13 @@ import (
 	"io/fs"
 	"net/mail"
 	"os"
+	"path/filepath"
 	"strings"
 	texttemplate "text/template"
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/i18n"
 )
 
 //go:embed templates
@@ -44,25 +46,67 @@ type View struct {
 	Code      string // empty when Type has no code
 	Link      string // the magic link; empty when Type has no link
 	Expiry    time.Duration
-	ExpiresIn string // Expiry in words: "5 minutes"
+	ExpiresIn string // Expiry in words, in the mail's language: "5 minutes"
 	Email     string // the recipient
 	// Variables are the template_variables of the provider API's send call.
 	Variables map[string]string
+	// Lang is the mail's language ("de"), Dir its writing direction
+	// ("ltr" or "rtl") and Align the side its text starts on ("left" or
+	// "right"), for mail clients that know no logical alignment.
+	Lang  string
+	Dir   string
+	Align string
+
+	locale *i18n.Locale
 }
 
-// Renderer fills the login templates. It is safe for concurrent use.
+// T is the catalogue's message key in the mail's language, its
+// placeholders filled from args, pairs of a name and a value:
+// {{.T "mail.heading.signin" "app" .Brand.AppName}}.
+func (v View) T(key string, args ...any) string { return v.locale.T(key, args...) }
+
+// HTML is T for the HTML part: the message and its values are escaped,
+// except values made with Strong or Address, which keep their markup.
+func (v View) HTML(key string, args ...any) htmltemplate.HTML { return v.locale.HTML(key, args...) }
+
+// Strong is s, escaped, in <strong>.
+func (v View) Strong(s string) htmltemplate.HTML {
+	return htmltemplate.HTML("<strong>" + htmltemplate.HTMLEscapeString(s) + "</strong>")
+}
+
+// Address is an email address, escaped, in <strong>; kept left to right
+// inside a right-to-left sentence.
+func (v View) Address(s string) htmltemplate.HTML {
+	if v.Dir == i18n.RTL {
+		return htmltemplate.HTML(`<strong dir="ltr">` + htmltemplate.HTMLEscapeString(s) + "</strong>")
+	}
+	return v.Strong(s)
+}
+
+// Renderer fills the login templates, in the language of each mail. It is
+// safe for concurrent use.
 type Renderer struct {
-	brand Brand
-	text  *texttemplate.Template
-	html  *htmltemplate.Template
-	from  *mail.Address
+	brand  Brand
+	bundle *i18n.Bundle
+	sets   map[string]templateSet // by language tag
+	from   *mail.Address
 }
 
-// NewRenderer parses the embedded templates and then, when dir is not
-// empty, every *.txt and *.html file in dir (MAIL_TEMPLATES_DIR): a file
-// named like an embedded one replaces it. It renders every template for
-// every kind of login once, so a broken template stops the server at
-// start instead of failing each mail.
+// templateSet is the parsed templates of one language.
+type templateSet struct {
+	text *texttemplate.Template
+	html *htmltemplate.Template
+}
+
+// NewRenderer parses the templates of every language: the embedded ones,
+// then, when dir is not empty (MAIL_TEMPLATES_DIR), the *.txt and *.html
+// files in dir, which replace the embedded file of the same name for
+// every language, then those in dir/<language>/ (dir/de/), which replace
+// them for that language only. A language directory must hold all three
+// templates (a German body under an English subject is a mistake), and
+// must be named for a language Latch has. Every template is rendered for
+// every kind of login in every language once, so a broken template stops
+// the server at start instead of failing each mail.
 func NewRenderer(b Brand, dir string) (*Renderer, error) {
 	if b.AppName == "" {
 		b.AppName = "Latch"
@@ -74,36 +118,105 @@ func NewRenderer(b Brand, dir string) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mail: from address %q: %w", b.From, err)
 	}
-	funcs := map[string]any{"words": durationWords}
-	t, err := texttemplate.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.txt")
+	bundle, err := i18n.Load()
 	if err != nil {
-		return nil, fmt.Errorf("mail: text templates: %w", err)
-	}
-	h, err := htmltemplate.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, fmt.Errorf("mail: html templates: %w", err)
+		return nil, fmt.Errorf("mail: %w", err)
 	}
 	if dir != "" {
-		if t, h, err = parseDir(t, h, dir); err != nil {
+		if err := CheckTemplatesDir(dir); err != nil {
 			return nil, err
 		}
 	}
-	r := &Renderer{brand: b, text: t, html: h, from: from}
+	r := &Renderer{brand: b, bundle: bundle, sets: map[string]templateSet{}, from: from}
+	for _, l := range bundle.Locales() {
+		set, err := parseSet(dir, l)
+		if err != nil {
+			return nil, err
+		}
+		r.sets[l.Tag()] = set
+	}
 	if err := r.check(); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-func parseDir(t *texttemplate.Template, h *htmltemplate.Template, dir string) (*texttemplate.Template, *htmltemplate.Template, error) {
+// Templates are the template files a language directory must hold.
+var Templates = []string{SubjectTemplate, TextTemplate, HTMLTemplate}
+
+// CheckTemplatesDir reports what is wrong with a templates directory
+// (MAIL_TEMPLATES_DIR) before anything is parsed: it is not a directory,
+// a subdirectory is not named for a language Latch has, or a language
+// directory lacks one of the template files.
+func CheckTemplatesDir(dir string) error {
 	info, err := os.Stat(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mail: templates dir: %w", err)
+		return fmt.Errorf("mail: templates dir: %w", err)
 	}
 	if !info.IsDir() {
-		return nil, nil, fmt.Errorf("mail: templates dir %s is not a directory", dir)
+		return fmt.Errorf("mail: templates dir %s is not a directory", dir)
 	}
+	bundle, err := i18n.Load()
+	if err != nil {
+		return fmt.Errorf("mail: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("mail: templates dir: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if _, ok := bundle.Lookup(e.Name()); !ok {
+			var tags []string
+			for _, l := range bundle.Locales() {
+				tags = append(tags, l.Tag())
+			}
+			errs = append(errs, fmt.Errorf("mail: templates dir %s: %s/ is not one of the languages (%s)", dir, e.Name(), strings.Join(tags, ", ")))
+			continue
+		}
+		for _, name := range Templates {
+			if _, err := os.Stat(filepath.Join(dir, e.Name(), name)); err != nil {
+				errs = append(errs, fmt.Errorf("mail: templates dir %s: %s/ lacks %s (a language directory holds all of %s)", dir, e.Name(), name, strings.Join(Templates, ", ")))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseSet parses the templates of one language: embedded, then dir's,
+// then dir/tag's.
+func parseSet(dir string, l *i18n.Locale) (templateSet, error) {
+	// words is what older templates call to say a duration; .ExpiresIn
+	// is the same in words.
+	funcs := map[string]any{"words": func(d time.Duration) string { return durationWords(l, d) }}
+	t, err := texttemplate.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.txt")
+	if err != nil {
+		return templateSet{}, fmt.Errorf("mail: text templates: %w", err)
+	}
+	h, err := htmltemplate.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return templateSet{}, fmt.Errorf("mail: html templates: %w", err)
+	}
+	if dir == "" {
+		return templateSet{t, h}, nil
+	}
+	for _, d := range []string{dir, filepath.Join(dir, l.Tag())} {
+		if _, err := os.Stat(d); d != dir && err != nil {
+			continue // no directory for this language
+		}
+		if t, h, err = parseDir(t, h, d); err != nil {
+			return templateSet{}, err
+		}
+	}
+	return templateSet{t, h}, nil
+}
+
+func parseDir(t *texttemplate.Template, h *htmltemplate.Template, dir string) (*texttemplate.Template, *htmltemplate.Template, error) {
 	fsys := os.DirFS(dir)
+	var err error
 	if names, _ := fs.Glob(fsys, "*.txt"); len(names) > 0 {
 		if t, err = t.ParseFS(fsys, "*.txt"); err != nil {
 			return nil, nil, fmt.Errorf("mail: text templates in %s: %w", dir, err)
@@ -117,20 +230,22 @@ func parseDir(t *texttemplate.Template, h *htmltemplate.Template, dir string) (*
 	return t, h, nil
 }
 
-// check renders every template × type once with sample values.
+// check renders every template × type × language once with sample values.
 func (r *Renderer) check() error {
 	var errs []error
-	for _, tmpl := range []auth.Template{auth.TemplateSignIn, auth.TemplateSignUp} {
-		for _, typ := range []auth.PasswordlessType{auth.TypeLinkOTP, auth.TypeOTP, auth.TypeLink} {
-			m := &auth.LoginMail{To: "someone@example.com", Type: typ, Template: tmpl, Expiry: 5 * time.Minute, TemplateVariables: map[string]string{}}
-			if typ.HasCode() {
-				m.Code = "123456"
-			}
-			if typ.HasLink() {
-				m.Link = "https://example.com/api/auth/passwordless/verify?link_token=x"
-			}
-			if _, err := r.Render(m, "check@example.com", time.Time{}); err != nil {
-				errs = append(errs, fmt.Errorf("%s %s: %w", tmpl, typ, err))
+	for _, l := range r.bundle.Locales() {
+		for _, tmpl := range []auth.Template{auth.TemplateSignIn, auth.TemplateSignUp} {
+			for _, typ := range []auth.PasswordlessType{auth.TypeLinkOTP, auth.TypeOTP, auth.TypeLink} {
+				m := &auth.LoginMail{To: "someone@example.com", Type: typ, Template: tmpl, Expiry: 5 * time.Minute, TemplateVariables: map[string]string{}, Locale: l.Tag()}
+				if typ.HasCode() {
+					m.Code = "123456"
+				}
+				if typ.HasLink() {
+					m.Link = "https://example.com/api/auth/passwordless/verify?link_token=x"
+				}
+				if _, err := r.Render(m, "check@example.com", time.Time{}); err != nil {
+					errs = append(errs, fmt.Errorf("%s %s %s: %w", l.Tag(), tmpl, typ, err))
+				}
 			}
 		}
 	}
@@ -150,6 +265,7 @@ func (r *Renderer) From() string { return r.from.String() }
 // brackets) and date the Date header; both are chosen when the mail is
 // queued so that every retry sends the same message.
 func (r *Renderer) Render(m *auth.LoginMail, id string, date time.Time) (*Message, error) {
+	l := r.locale(m.Locale)
 	v := View{
 		Brand:     r.brand,
 		SignUp:    m.Template == auth.TemplateSignUp,
@@ -158,10 +274,18 @@ func (r *Renderer) Render(m *auth.LoginMail, id string, date time.Time) (*Messag
 		Code:      m.Code,
 		Link:      m.Link,
 		Expiry:    m.Expiry,
-		ExpiresIn: durationWords(m.Expiry),
+		ExpiresIn: durationWords(l, m.Expiry),
 		Email:     m.To,
 		Variables: m.TemplateVariables,
+		Lang:      l.Tag(),
+		Dir:       l.Dir(),
+		Align:     "left",
+		locale:    l,
 	}
+	if v.Dir == i18n.RTL {
+		v.Align = "right"
+	}
+	set := r.sets[l.Tag()]
 	if v.Template == "" {
 		v.Template = string(auth.TemplateSignIn)
 	}
@@ -169,13 +293,13 @@ func (r *Renderer) Render(m *auth.LoginMail, id string, date time.Time) (*Messag
 		v.Variables = map[string]string{}
 	}
 	var subject, text, html bytes.Buffer
-	if err := r.text.ExecuteTemplate(&subject, SubjectTemplate, v); err != nil {
+	if err := set.text.ExecuteTemplate(&subject, SubjectTemplate, v); err != nil {
 		return nil, fmt.Errorf("mail: render subject: %w", err)
 	}
-	if err := r.text.ExecuteTemplate(&text, TextTemplate, v); err != nil {
+	if err := set.text.ExecuteTemplate(&text, TextTemplate, v); err != nil {
 		return nil, fmt.Errorf("mail: render text: %w", err)
 	}
-	if err := r.html.ExecuteTemplate(&html, HTMLTemplate, v); err != nil {
+	if err := set.html.ExecuteTemplate(&html, HTMLTemplate, v); err != nil {
 		return nil, fmt.Errorf("mail: render html: %w", err)
 	}
 	return &Message{
@@ -192,20 +316,28 @@ func (r *Renderer) Render(m *auth.LoginMail, id string, date time.Time) (*Messag
 	}, nil
 }
 
-// durationWords says a duration the way a person would: "5 minutes".
-func durationWords(d time.Duration) string {
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return plural(int(d/time.Hour), "hour")
-	case d >= time.Minute:
-		return plural(int((d+30*time.Second)/time.Minute), "minute")
+// locale is the language of a mail: its Locale when Latch has that
+// language (or a close one: "de-AT" is German), else English.
+func (r *Renderer) locale(tag string) *i18n.Locale {
+	if l, ok := r.bundle.Lookup(tag); ok {
+		return l
 	}
-	return plural(int(d/time.Second), "second")
+	if l, ok := r.bundle.Match(tag); ok {
+		return l
+	}
+	return r.bundle.Default()
 }
 
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
+// Locales are the languages the renderer writes, English first.
+func (r *Renderer) Locales() []*i18n.Locale { return r.bundle.Locales() }
+
+// durationWords says a duration the way a person would: "5 minutes".
+func durationWords(l *i18n.Locale, d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return l.T("duration.hours", "n", int(d/time.Hour))
+	case d >= time.Minute:
+		return l.T("duration.minutes", "n", int((d+30*time.Second)/time.Minute))
 	}
-	return fmt.Sprintf("%d %ss", n, unit)
+	return l.T("duration.seconds", "n", int(d/time.Second))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/i18n"
 	"github.com/latch-auth/latch/internal/mail"
 )
 
@@ -49,7 +50,7 @@ func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -66,31 +67,44 @@ func checkGolden(t *testing.T, name, got string) {
 	}
 }
 
+// TestRenderGolden keeps a golden file of every mail (sign-in and
+// sign-up, each kind of login, text and HTML, the subjects) in every
+// language: testdata/<language>/.
 func TestRenderGolden(t *testing.T) {
 	r := mustRenderer(t, "")
-	var subjects strings.Builder
-	for _, tmpl := range []auth.Template{auth.TemplateSignIn, auth.TemplateSignUp} {
-		for _, typ := range []auth.PasswordlessType{auth.TypeLinkOTP, auth.TypeOTP, auth.TypeLink} {
-			name := strings.ToLower(string(tmpl) + "_" + string(typ))
-			t.Run(name, func(t *testing.T) {
-				m := loginMail(tmpl, typ)
-				msg, err := r.Render(m, "id@latch.example", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-				if err != nil {
-					t.Fatal(err)
+	for _, l := range r.Locales() {
+		t.Run(l.Tag(), func(t *testing.T) {
+			var subjects strings.Builder
+			for _, tmpl := range []auth.Template{auth.TemplateSignIn, auth.TemplateSignUp} {
+				for _, typ := range []auth.PasswordlessType{auth.TypeLinkOTP, auth.TypeOTP, auth.TypeLink} {
+					name := strings.ToLower(string(tmpl) + "_" + string(typ))
+					t.Run(name, func(t *testing.T) {
+						m := loginMail(tmpl, typ)
+						m.Locale = l.Tag()
+						msg, err := r.Render(m, "id@latch.example", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+						if err != nil {
+							t.Fatal(err)
+						}
+						fmt.Fprintf(&subjects, "%s: %s\n", name, msg.Subject)
+						checkGolden(t, filepath.Join(l.Tag(), name+".txt.golden"), msg.Text)
+						checkGolden(t, filepath.Join(l.Tag(), name+".html.golden"), msg.HTML)
+						checkContent(t, m, msg, l)
+					})
 				}
-				fmt.Fprintf(&subjects, "%s: %s\n", name, msg.Subject)
-				checkGolden(t, name+".txt.golden", msg.Text)
-				checkGolden(t, name+".html.golden", msg.HTML)
-				checkContent(t, m, msg)
-			})
-		}
+			}
+			checkGolden(t, filepath.Join(l.Tag(), "subjects.golden"), subjects.String())
+		})
 	}
-	checkGolden(t, "subjects.golden", subjects.String())
 }
 
 // checkContent asserts what every login mail must say, whatever the wording.
-func checkContent(t *testing.T, m *auth.LoginMail, msg *mail.Message) {
+func checkContent(t *testing.T, m *auth.LoginMail, msg *mail.Message, l *i18n.Locale) {
 	t.Helper()
+	expiry := l.T("duration.minutes", "n", 5)
+	ignore := l.T("mail.ignore.signin", "app", "Latch")
+	if m.Template == auth.TemplateSignUp {
+		ignore = l.T("mail.ignore.signup", "app", "Latch")
+	}
 	htmlLink := strings.ReplaceAll(m.Link, "&", "&amp;")
 	for _, c := range []struct {
 		what string
@@ -102,8 +116,9 @@ func checkContent(t *testing.T, m *auth.LoginMail, msg *mail.Message) {
 		{"link in text", strings.Contains(msg.Text, m.Link)},
 		{"link as a button in html", m.Link == "" || strings.Contains(msg.HTML, `<a href="`+htmlLink+`"`)},
 		{"no link in a code-only mail", m.Link != "" || !strings.Contains(msg.Text, "http")},
-		{"expiry in words", strings.Contains(msg.Text, "5 minutes") && strings.Contains(msg.HTML, "5 minutes")},
-		{"what to do if not asked", strings.Contains(msg.Text, "If you did not try") && strings.Contains(msg.HTML, "If you did not try")},
+		{"expiry in words", strings.Contains(msg.Text, expiry) && strings.Contains(msg.HTML, expiry)},
+		{"what to do if not asked", strings.Contains(msg.Text, ignore) && strings.Contains(msg.HTML, ignore)},
+		{"language and direction", strings.Contains(msg.HTML, `<html lang="`+l.Tag()+`" dir="`+l.Dir()+`">`)},
 		{"no remote images", !strings.Contains(msg.HTML, "<img")},
 		{"inline css only", !strings.Contains(msg.HTML, "<style") && !strings.Contains(msg.HTML, "<link")},
 		{"dark mode declared", strings.Contains(msg.HTML, `name="color-scheme" content="light dark"`)},
@@ -229,7 +244,106 @@ func TestPermanent(t *testing.T) {
 
 func mustWrite(t *testing.T, path, content string) {
 	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLanguageDirectoryOverridesOneLanguage(t *testing.T) {
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "login.txt"), `All: {{.Code}}`)
+	de := filepath.Join(dir, "de")
+	if err := os.Mkdir(de, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, filepath.Join(de, "subject.txt"), `Ihr Code {{.Code}} ({{.Lang}})`)
+	mustWrite(t, filepath.Join(de, "login.txt"), `Deutsch: {{.Code}}, {{.ExpiresIn}}, {{words .Expiry}}`)
+	mustWrite(t, filepath.Join(de, "login.html"), `<p dir="{{.Dir}}">{{.HTML "mail.enter_code.signin" "email" (.Address .Email)}}</p>`)
+	r := mustRenderer(t, dir)
+	m := loginMail(auth.TemplateSignIn, auth.TypeOTP)
+	m.Locale = "de"
+	msg, err := r.Render(m, "id@x", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Subject != "Ihr Code 042917 (de)" || msg.Text != "Deutsch: 042917, 5 Minuten, 5 Minuten" {
+		t.Errorf("German mail: subject %q, text %q", msg.Subject, msg.Text)
+	}
+	if want := `<p dir="ltr">Geben Sie diesen Code ein, um sich als <strong>ada@example.com</strong> anzumelden:</p>`; msg.HTML != want {
+		t.Errorf("German html %q, want %q", msg.HTML, want)
+	}
+	m.Locale = "fr"
+	msg, err = r.Render(m, "id@x", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Text != "All: 042917" || !strings.Contains(msg.Subject, "votre code de connexion") || !strings.Contains(msg.HTML, `lang="fr"`) {
+		t.Errorf("French mail: the shared override and the embedded French: subject %q, text %q", msg.Subject, msg.Text)
+	}
+}
+
+func TestTemplatesDirMustBeComplete(t *testing.T) {
+	incomplete := t.TempDir()
+	mustWrite(t, filepath.Join(incomplete, "ar", "subject.txt"), `{{.Code}}`)
+	unknown := t.TempDir()
+	for _, name := range mail.Templates {
+		mustWrite(t, filepath.Join(unknown, "xx", name), `x`)
+	}
+	broken := t.TempDir()
+	for _, name := range mail.Templates {
+		mustWrite(t, filepath.Join(broken, "es", name), `{{.Code}}`)
+	}
+	mustWrite(t, filepath.Join(broken, "es", "login.html"), `{{.T "mail.or_button"`)
+	for _, c := range []struct{ name, dir, want string }{
+		{"missing files", incomplete, "ar/ lacks login.txt"},
+		{"unknown language", unknown, "xx/ is not one of the languages (en, ar, de, es, fr)"},
+		{"parse error in a language", broken, "es"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := mail.NewRenderer(testBrand, c.dir)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("NewRenderer: %v, want an error with %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestUnknownLanguageIsEnglish: a mail queued with a language Latch no
+// longer has (or never had) goes out in the closest one, else English.
+func TestMailLanguageFallsBack(t *testing.T) {
+	r := mustRenderer(t, "")
+	for tag, want := range map[string]string{"": "en", "ja": "en", "de-AT": "de", "es-419": "es", "ar": "ar"} {
+		m := loginMail(auth.TemplateSignIn, auth.TypeLink)
+		m.Locale = tag
+		msg, err := r.Render(m, "id@x", time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(msg.HTML, `<html lang="`+want+`"`) {
+			t.Errorf("locale %q: not rendered in %s", tag, want)
+		}
+	}
+}
+
+// BenchmarkRender is the cost of one login mail (subject, text and HTML),
+// in English and in Arabic.
+func BenchmarkRender(b *testing.B) {
+	r, err := mail.NewRenderer(testBrand, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, lang := range []string{"en", "ar"} {
+		b.Run(lang, func(b *testing.B) {
+			m := loginMail(auth.TemplateSignIn, auth.TypeLinkOTP)
+			m.Locale = lang
+			for b.Loop() {
+				if _, err := r.Render(m, "id@x", time.Time{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -30,12 +30,12 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	client := p.clients.Client(q.Get("client_id"))
 	if client == nil {
-		p.errorPage(w, "The application that sent you here is not known to this sign-in service (unknown or disabled client_id).")
+		p.errorPage(w, r, "oidc.unknown_client")
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
 	if !client.RedirectAllowed(redirectURI) {
-		p.errorPage(w, "The application asked to send you back to an address it has not registered (redirect_uri).")
+		p.errorPage(w, r, "oidc.unregistered_redirect")
 		return
 	}
 	state := q.Get("state")
@@ -129,11 +129,12 @@ func (p *Provider) handleResume(w http.ResponseWriter, r *http.Request) {
 	req, err := p.request(r, id)
 	if err != nil {
 		if errors.Is(err, kv.ErrNotFound) {
-			p.errorPage(w, "This sign-in took too long or was already completed. Go back to the application and start again.")
+			p.errorPage(w, r, "oidc.too_late")
 			return
 		}
 		p.log.ErrorContext(r.Context(), "oidc: read authorization request", "err", err)
-		p.renderPage(w, http.StatusServiceUnavailable, page{Title: "Try again shortly", Message: "The sign-in service cannot answer right now."})
+		l := p.locale(r, "")
+		p.renderPage(w, r, http.StatusServiceUnavailable, l, page{Title: l.T("oidc.try_shortly"), Message: l.T("oidc.cannot_answer")})
 		return
 	}
 	p.resume(w, r, id, req)
@@ -156,7 +157,7 @@ func (p *Provider) request(r *http.Request, id string) (*authRequest, error) {
 func (p *Provider) resume(w http.ResponseWriter, r *http.Request, id string, req *authRequest) {
 	client := p.clients.Client(req.ClientID)
 	if client == nil || !client.RedirectAllowed(req.RedirectURI) {
-		p.errorPage(w, "The application is no longer registered with this sign-in service.")
+		p.errorPage(w, r, "oidc.client_gone")
 		return
 	}
 	fail := func(code, desc string) {
@@ -194,7 +195,7 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request, id string, req
 			fail("consent_required", "The person has not agreed to share their account with this application.")
 			return
 		}
-		p.consentPage(w, id, client, user.Email)
+		p.consentPage(w, r, id, req, client, user.Email)
 		return
 	}
 	code := randomString(32)
@@ -275,15 +276,16 @@ func (p *Provider) needsConsent(r *http.Request, c *Client, req *authRequest, ui
 	return false, err
 }
 
-func (p *Provider) consentPage(w http.ResponseWriter, id string, c *Client, email string) {
+func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, id string, req *authRequest, c *Client, email string) {
 	name := c.Name
 	if name == "" {
 		name = c.ID
 	}
-	p.renderPage(w, http.StatusOK, page{
-		Title:   "Sign in to " + name + "?",
-		Message: name + " will learn your email address (" + email + ") and stay signed in as you.",
-		Form:    pathConsent, Fields: map[string]string{"request": id}, Yes: "Continue", No: "Cancel",
+	l := p.locale(r, req.UILocales)
+	p.renderPage(w, r, http.StatusOK, l, page{
+		Title:   l.T("oidc.consent_title", "client", name),
+		Message: l.T("oidc.consent", "client", name, "email", email),
+		Form:    pathConsent, Fields: map[string]string{"request": id}, Yes: l.T("link.continue"), No: l.T("oidc.cancel"),
 	})
 }
 
@@ -292,13 +294,13 @@ func (p *Provider) consentPage(w http.ResponseWriter, id string, c *Client, emai
 func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if err := r.ParseForm(); err != nil {
-		p.errorPage(w, "The form could not be read.")
+		p.errorPage(w, r, "oidc.bad_form")
 		return
 	}
 	id := r.PostForm.Get("request")
 	req, err := p.request(r, id)
 	if err != nil {
-		p.errorPage(w, "This sign-in took too long or was already completed. Go back to the application and start again.")
+		p.errorPage(w, r, "oidc.too_late")
 		return
 	}
 	sess, err := p.session(r)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/i18n"
 	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/token"
 )
@@ -69,6 +71,9 @@ type Provider struct {
 	store    kv.Store
 	clock    auth.Clock
 	log      *slog.Logger
+	// lang are the languages of the provider's own pages and of /login,
+	// which discovery lists (ui_locales_supported).
+	lang *i18n.Bundle
 }
 
 // New returns a provider over the registry, the engine's sessions, the
@@ -93,7 +98,11 @@ func New(cfg Config, clients *Registry, sessions Sessions, tokens Tokens, store 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Provider{cfg: cfg, clients: clients, sessions: sessions, tokens: tokens, store: store, clock: cfg.Clock, log: cfg.Logger}, nil
+	lang, err := i18n.Load()
+	if err != nil {
+		return nil, fmt.Errorf("oidc: %w", err)
+	}
+	return &Provider{cfg: cfg, clients: clients, sessions: sessions, tokens: tokens, store: store, clock: cfg.Clock, log: cfg.Logger, lang: lang}, nil
 }
 
 // The endpoints discovery names. Authorization, token, JWKS and end
@@ -155,8 +164,16 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"request_uri_parameter_supported":                false,
 		"authorization_response_iss_parameter_supported": true,
 		"frontchannel_logout_supported":                  false,
-		"ui_locales_supported":                           []string{"en"},
+		"ui_locales_supported":                           p.uiLocales(),
 	})
+}
+
+func (p *Provider) uiLocales() []string {
+	var tags []string
+	for _, l := range p.lang.Locales() {
+		tags = append(tags, l.Tag())
+	}
+	return tags
 }
 
 // oauthError is the OAuth error shape (RFC 6749 §5.2).
@@ -225,22 +242,39 @@ func (p *Provider) clearSessionCookie(w http.ResponseWriter) {
 }
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{{.Title}}</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5}button{font:inherit;padding:.5rem 1rem;margin-right:.5rem}</style></head>
+<html lang="{{.Lang}}" dir="{{.Dir}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>{{.Title}}</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5}button{font:inherit;padding:.5rem 1rem;margin-inline-end:.5rem}</style></head>
 <body><main><h1>{{.Title}}</h1><p>{{.Message}}</p>
 {{if .Form}}<form method="post" action="{{.Form}}">{{range $k, $v := .Fields}}<input type="hidden" name="{{$k}}" value="{{$v}}">{{end}}
 <button type="submit" name="decision" value="allow">{{.Yes}}</button>{{if .No}}<button type="submit" name="decision" value="deny">{{.No}}</button>{{end}}</form>{{end}}
 </main></body></html>`))
 
+// page is one of the provider's pages, its words already in the page's
+// language.
 type page struct {
 	Title, Message string
 	Form           string
 	Fields         map[string]string
 	Yes, No        string
+	Lang, Dir      string
 }
 
-func (p *Provider) renderPage(w http.ResponseWriter, status int, pg page) {
+// locale is the language of a page: the authorization request's
+// ui_locales, then the browser's Accept-Language (API.md, "Languages").
+func (p *Provider) locale(r *http.Request, uiLocales string) *i18n.Locale {
+	if uiLocales == "" {
+		uiLocales = r.URL.Query().Get("ui_locales")
+	}
+	return p.lang.Negotiate(uiLocales, r.Header.Get("Accept-Language"))
+}
+
+func (p *Provider) renderPage(w http.ResponseWriter, r *http.Request, status int, l *i18n.Locale, pg page) {
+	if l == nil {
+		l = p.locale(r, "")
+	}
+	pg.Lang, pg.Dir = l.Tag(), l.Dir()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", l.Tag())
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	pageTemplate.Execute(w, pg)
@@ -248,8 +282,10 @@ func (p *Provider) renderPage(w http.ResponseWriter, status int, pg page) {
 
 // errorPage is the answer to a request that cannot be sent back to the
 // client (unknown client, unregistered redirect URI): never a redirect.
-func (p *Provider) errorPage(w http.ResponseWriter, msg string) {
-	p.renderPage(w, http.StatusBadRequest, page{Title: "This sign-in link is not valid", Message: msg})
+// key is the catalogue's sentence for it.
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, key string) {
+	l := p.locale(r, "")
+	p.renderPage(w, r, http.StatusBadRequest, l, page{Title: l.T("oidc.invalid_title"), Message: l.T(key)})
 }
 
 // redirectWith sends the person back to the client's redirect URI with
@@ -257,7 +293,7 @@ func (p *Provider) errorPage(w http.ResponseWriter, msg string) {
 func (p *Provider) redirectWith(w http.ResponseWriter, r *http.Request, redirectURI, state string, params url.Values) {
 	u, err := url.Parse(redirectURI)
 	if err != nil {
-		p.errorPage(w, "The application's redirect address is not valid.")
+		p.errorPage(w, r, "oidc.bad_redirect")
 		return
 	}
 	q := u.Query()

@@ -73,7 +73,7 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 		if err := r.ParseForm(); err != nil {
-			p.errorPage(w, "The form could not be read.")
+			p.errorPage(w, r, "oidc.bad_form")
 			return
 		}
 	}
@@ -101,7 +101,7 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if target != "" {
 		c := p.clients.Client(clientID)
 		if c == nil || !c.PostLogoutAllowed(target) {
-			p.errorPage(w, "The application asked to send you to an address it has not registered (post_logout_redirect_uri).")
+			p.errorPage(w, r, "oidc.unregistered_logout_redirect")
 			return
 		}
 	}
@@ -112,7 +112,8 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 				fields[k] = v
 			}
 		}
-		p.renderPage(w, http.StatusOK, page{Title: "Sign out?", Message: "Do you want to sign out of this sign-in service?", Form: pathLogout, Fields: fields, Yes: "Sign out"})
+		l := p.locale(r, "")
+		p.renderPage(w, r, http.StatusOK, l, page{Title: l.T("oidc.sign_out_title"), Message: l.T("oidc.sign_out_question"), Form: pathLogout, Fields: fields, Yes: l.T("account.sign_out")})
 		return
 	}
 	if r.Method == http.MethodPost && r.PostForm.Get("decision") == "deny" {
@@ -124,7 +125,8 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	p.clearSessionCookie(w)
 	if target == "" {
-		p.renderPage(w, http.StatusOK, page{Title: "Signed out", Message: "You are signed out."})
+		l := p.locale(r, "")
+		p.renderPage(w, r, http.StatusOK, l, page{Title: l.T("oidc.signed_out_title"), Message: l.T("msg.signed_out")})
 		return
 	}
 	u, _ := url.Parse(target)

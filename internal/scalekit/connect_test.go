@@ -74,9 +74,9 @@ func TestRPCProtocols(t *testing.T) {
 
 			c := f.rpcClient(f.mustToken(t), proto.opts...)
 			state := "st-" + proto.name
-			exp := uint32(600)
+			exp, locale := uint32(600), "de"
 			sent, err := c.SendPasswordlessEmail(ctx, connect.NewRequest(&pb.SendPasswordlessRequest{
-				Email: email, MagiclinkAuthUri: &uri, State: &state, ExpiresIn: &exp,
+				Email: email, MagiclinkAuthUri: &uri, State: &state, ExpiresIn: &exp, Locale: &locale,
 				TemplateVariables: map[string]string{"team": "Acme"},
 			}))
 			if err != nil {
@@ -87,8 +87,8 @@ func TestRPCProtocols(t *testing.T) {
 				sent.Msg.GetExpiresAt() != f.clock.Now().Add(600*time.Second).Unix() {
 				t.Fatalf("send: %v", sent.Msg)
 			}
-			if vars := f.mail.last(t, email).TemplateVariables; vars["team"] != "Acme" {
-				t.Fatalf("template variables %v", vars)
+			if m := f.mail.last(t, email); m.TemplateVariables["team"] != "Acme" || m.Locale != "de" {
+				t.Fatalf("template variables %v, locale %q", m.TemplateVariables, m.Locale)
 			}
 
 			_, err = c.SendPasswordlessEmail(ctx, connect.NewRequest(&pb.SendPasswordlessRequest{Email: email}))

@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/i18n"
 	pb "github.com/latch-auth/latch/internal/scalekit/gen/passwordlesspb"
 	"github.com/latch-auth/latch/internal/scalekit/gen/passwordlesspb/passwordlesspbconnect"
 )
@@ -40,6 +41,8 @@ const (
 	DefaultTokenLifetime = time.Hour
 	// maxBody caps REST, gRPC and token request bodies.
 	maxBody = 16 << 10
+	// maxLocaleLength caps locale, Latch's own field.
+	maxLocaleLength = 100
 )
 
 // reservedVariables are template variable names the email itself fills.
@@ -87,6 +90,8 @@ type Provider struct {
 	typ     auth.PasswordlessType
 	clock   auth.Clock
 	log     *slog.Logger
+	// lang are the languages of the mails, for a send's locale.
+	lang *i18n.Bundle
 	// tokenElsewhere: Mount leaves /oauth/token to the OpenID provider.
 	tokenElsewhere bool
 }
@@ -133,6 +138,10 @@ func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	lang, err := i18n.Load()
+	if err != nil {
+		return nil, fmt.Errorf("scalekit: %w", err)
+	}
 	return &Provider{
 		engine:  engine,
 		clients: cl,
@@ -140,6 +149,7 @@ func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
 		typ:     cfg.Type,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
+		lang:    lang,
 
 		tokenElsewhere: cfg.TokenEndpointElsewhere,
 	}, nil
@@ -289,7 +299,17 @@ func (p *Provider) send(ctx context.Context, m *pb.SendPasswordlessRequest) (*pb
 	if cerr := checkTemplateVariables(m.GetTemplateVariables()); cerr != nil {
 		return nil, cerr
 	}
+	locale := ""
+	if m.Locale != nil {
+		if len(m.GetLocale()) > maxLocaleLength || !i18n.WellFormed(m.GetLocale()) {
+			return nil, invalidArgument("locale must be a BCP 47 language tag such as de or pt-BR")
+		}
+		if l, ok := p.lang.Match(m.GetLocale()); ok {
+			locale = l.Tag()
+		}
+	}
 	sent, err := p.engine.Send(ctx, auth.SendRequest{
+		Locale:            locale,
 		Email:             m.GetEmail(),
 		State:             m.GetState(),
 		Template:          tmpl,

@@ -141,11 +141,14 @@ func TestRESTSend(t *testing.T) {
 		wantExpiry int
 		wantVars   map[string]string
 		wantSignup bool
+		wantLocale string
 	}{
-		{"snake_case", `{"email":"snake@example.com","template":"SIGNUP","magiclink_auth_uri":"` + testLinkURI + `","state":"s1","expires_in":600,"template_variables":{"team":"Acme"}}`, 600, map[string]string{"team": "Acme"}, true},
-		{"lowerCamel", `{"email":"camel@example.com","magiclinkAuthUri":"` + testLinkURI + `","expiresIn":120,"templateVariables":{"team":"Acme"}}`, 120, map[string]string{"team": "Acme"}, false},
-		{"defaults", `{"email":"plain@example.com","magiclink_auth_uri":"` + testLinkURI + `"}`, 300, nil, false},
-		{"template as number", `{"email":"num@example.com","template":2,"magiclink_auth_uri":"` + testLinkURI + `"}`, 300, nil, true},
+		{"snake_case", `{"email":"snake@example.com","template":"SIGNUP","magiclink_auth_uri":"` + testLinkURI + `","state":"s1","expires_in":600,"template_variables":{"team":"Acme"}}`, 600, map[string]string{"team": "Acme"}, true, ""},
+		{"lowerCamel", `{"email":"camel@example.com","magiclinkAuthUri":"` + testLinkURI + `","expiresIn":120,"templateVariables":{"team":"Acme"}}`, 120, map[string]string{"team": "Acme"}, false, ""},
+		{"defaults", `{"email":"plain@example.com","magiclink_auth_uri":"` + testLinkURI + `"}`, 300, nil, false, ""},
+		{"template as number", `{"email":"num@example.com","template":2,"magiclink_auth_uri":"` + testLinkURI + `"}`, 300, nil, true, ""},
+		{"locale", `{"email":"locale@example.com","locale":"fr-CA","magiclink_auth_uri":"` + testLinkURI + `"}`, 300, nil, false, "fr"},
+		{"locale Latch lacks", `{"email":"ja@example.com","locale":"ja","magiclink_auth_uri":"` + testLinkURI + `"}`, 300, nil, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,6 +175,9 @@ func TestRESTSend(t *testing.T) {
 			}
 			if (mail.Template == "SIGNUP") != tt.wantSignup {
 				t.Errorf("template %s", mail.Template)
+			}
+			if mail.Locale != tt.wantLocale {
+				t.Errorf("locale %q, want %q", mail.Locale, tt.wantLocale)
 			}
 		})
 	}
@@ -209,6 +215,7 @@ func TestRESTSendErrors(t *testing.T) {
 		{"long key", `{"email":"x9@example.com","template_variables":{"` + strings.Repeat("k", 26) + `":"1"}` + uri + `}`, 400, 3, "must be 2 to 25 characters", "INVALID_REQUEST"},
 		{"long value", `{"email":"x10@example.com","template_variables":{"team":"` + strings.Repeat("v", 257) + `"}` + uri + `}`, 400, 3, "at most 256", "INVALID_REQUEST"},
 		{"too many variables", `{"email":"x11@example.com","template_variables":{` + strings.Join(many, ",") + `}` + uri + `}`, 400, 3, "at most 30 pairs", "INVALID_REQUEST"},
+		{"bad locale", `{"email":"x16@example.com","locale":"!!"` + uri + `}`, 400, 3, "locale must be a BCP 47 language tag", "INVALID_REQUEST"},
 		{"long state", `{"email":"x12@example.com","state":"` + strings.Repeat("s", 1001) + `"` + uri + `}`, 400, 3, "state must be at most 1000", "INVALID_REQUEST"},
 		{"bad template", `{"email":"x13@example.com","template":"LOGIN"` + uri + `}`, 400, 3, "invalid request body", "INVALID_REQUEST"},
 		{"unknown field", `{"email":"x14@example.com","colour":"red"` + uri + `}`, 400, 3, "invalid request body", "INVALID_REQUEST"},

@@ -1,11 +1,11 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/i18n"
 )
 
 // The account page: who is signed in, their sessions (browser, network,
@@ -31,23 +31,29 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		s.renderUnavailable(w, r, err)
 		return
 	}
+	l := s.lang(r)
 	now := s.clock.Now()
 	rows := make([]sessionRow, 0, len(list))
 	for _, o := range list {
 		rows = append(rows, sessionRow{
 			ID:       o.ID,
-			Device:   first(o.Device, "A browser"),
-			Network:  first(o.Network, "an unknown network"),
-			LastSeen: ago(now.Sub(o.LastSeenAt)),
+			Device:   deviceWords(l.Locale, o.Device),
+			Network:  first(o.Network, l.T("account.unknown_network")),
+			LastSeen: ago(l.Locale, now.Sub(o.LastSeenAt)),
 			Current:  o.ID == sess.ID,
 		})
 	}
-	keys, err := s.passkeyRows(r.Context(), sess.UserID)
+	keys, err := s.passkeyRows(r, sess.UserID)
 	if err != nil {
 		s.renderUnavailable(w, r, err)
 		return
 	}
-	d := pageData{Title: "Your account", User: sess, Sessions: rows, Notice: accountNotice(r), PasskeyList: keys}
+	d := pageData{Title: "title.account", User: sess, Sessions: rows, Notice: accountNotice(r, l.Locale), PasskeyList: keys}
+	if s.languages != nil {
+		for _, o := range s.pages.bundle.Locales() {
+			d.Languages = append(d.Languages, languageChoice{Tag: o.Tag(), Name: o.Name(), Selected: o.Tag() == l.Tag()})
+		}
+	}
 	switch done := r.URL.Query().Get("passkey"); done {
 	case "added", "renamed", "removed":
 		d.PasskeyDone = done
@@ -87,7 +93,7 @@ func (s *Server) handleDeleteAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet {
-		s.renderPage(w, r, http.StatusOK, "account", pageData{Title: "Delete your account", User: sess, ConfirmDelete: true})
+		s.renderPage(w, r, http.StatusOK, "account", pageData{Title: "title.delete", User: sess, ConfirmDelete: true})
 		return
 	}
 	if err := parseForm(r); err != nil || r.PostForm.Get("confirm") != "yes" {
@@ -115,36 +121,63 @@ func (s *Server) accountSession(w http.ResponseWriter, r *http.Request) (*auth.S
 		s.renderUnavailable(w, r, err)
 		return nil, false
 	}
+	s.useStoredLocale(r, sess.UserID)
 	return sess, true
 }
 
-func (s *Server) renderUnavailable(w http.ResponseWriter, r *http.Request, err error) {
-	s.renderPage(w, r, Status(auth.ErrorCode(err)), "notfound", pageData{Title: "Unavailable", Error: s.pages.messages["unavailable"]})
+// languageChoice is one language of the account page's picker.
+type languageChoice struct {
+	Tag, Name string
+	Selected  bool
 }
 
-func accountNotice(r *http.Request) string {
-	if r.URL.Query().Get("ended") != "" {
-		return "That session is signed out."
+// handleLanguage keeps the language the person picked on the account
+// page: their pages (when no ui_locales or locale says otherwise) and
+// their mails are in it from now on.
+func (s *Server) handleLanguage(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.accountSession(w, r)
+	if !ok {
+		return
+	}
+	if err := parseForm(r); err != nil {
+		s.renderUnavailable(w, r, err)
+		return
+	}
+	l, found := s.pages.bundle.Lookup(r.PostForm.Get("locale"))
+	if s.languages == nil || !found {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if err := s.languages.SetUserLocale(r.Context(), sess.UserID, l.Tag()); err != nil {
+		s.renderUnavailable(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/?language=1", http.StatusSeeOther)
+}
+
+func (s *Server) renderUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	s.renderPage(w, r, Status(auth.ErrorCode(err)), "notfound", pageData{Title: "title.unavailable", Error: s.msg(r, "unavailable")})
+}
+
+func accountNotice(r *http.Request, l *i18n.Locale) string {
+	switch {
+	case r.URL.Query().Get("ended") != "":
+		return l.T("account.ended")
+	case r.URL.Query().Get("language") != "":
+		return l.T("account.language_saved")
 	}
 	return ""
 }
 
 // ago says how long ago something was, as a person reads it.
-func ago(d time.Duration) string {
+func ago(l *i18n.Locale, d time.Duration) string {
 	switch {
 	case d < time.Minute:
-		return "just now"
+		return l.T("ago.now")
 	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute") + " ago"
+		return l.T("ago.minutes", "n", int(d/time.Minute))
 	case d < 48*time.Hour:
-		return plural(int(d/time.Hour), "hour") + " ago"
+		return l.T("ago.hours", "n", int(d/time.Hour))
 	}
-	return plural(int(d/(24*time.Hour)), "day") + " ago"
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
+	return l.T("ago.days", "n", int(d/(24*time.Hour)))
 }

@@ -40,12 +40,15 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		State      string `json:"state"`
 		Template   string `json:"template"`
 		RedirectTo string `json:"redirectTo"`
+		// Locale is the language of the mail (a BCP 47 tag, or a list as
+		// ui_locales writes it).
+		Locale string `json:"locale"`
 	}
 	if err := decodeJSON(r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	sent, err := s.send(r, body.Email, body.State, body.Template, body.RedirectTo)
+	sent, err := s.send(r, body.Email, body.State, body.Template, body.RedirectTo, body.Locale)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -54,13 +57,21 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sentBody(sent, s.clock.Now()))
 }
 
-// send checks the redirect target and asks the provider for an email.
-func (s *Server) send(r *http.Request, email, state, template, redirectTo string) (*auth.Sent, error) {
+// send checks the redirect target and the locale and asks the provider
+// for an email: in the language the request names (locale), else the
+// user's stored one, else the browser's.
+func (s *Server) send(r *http.Request, email, state, template, redirectTo, locale string) (*auth.Sent, error) {
+	if err := checkLocaleField(locale); err != nil {
+		return nil, err
+	}
 	target, err := s.redirects.Check(redirectTo)
 	if err != nil {
 		return nil, err
 	}
-	return s.login.Send(r.Context(), auth.SendRequest{Email: email, State: state, Template: template, RedirectTo: target, Caller: s.caller(r)})
+	return s.login.Send(r.Context(), auth.SendRequest{
+		Email: email, State: state, Template: template, RedirectTo: target, Caller: s.caller(r),
+		Locale: s.chosenLocale(locale), FallbackLocale: s.browserLocale(r),
+	})
 }
 
 func (s *Server) handleResend(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,10 @@
 package web
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/latch-auth/latch/internal/i18n"
+)
 
 // deviceName names a browser for the account page's list of sessions,
 // from its User-Agent: "Firefox on Linux", "Safari on iPhone". It is a
@@ -26,4 +30,17 @@ func deviceName(ua string) string {
 		}
 	}
 	return browser
+}
+
+// deviceWords is a stored device name (deviceName's, kept in English in
+// the session record) in the page's language: "Chrome على Linux".
+func deviceWords(l *i18n.Locale, stored string) string {
+	browser, os, found := strings.Cut(stored, " on ")
+	if browser == "" || browser == "A browser" {
+		browser = l.T("account.a_browser")
+	}
+	if !found {
+		return browser
+	}
+	return l.T("account.device_on", "browser", browser, "os", os)
 }

@@ -84,7 +84,18 @@ func (s *Server) middlewareError(w http.ResponseWriter, r *http.Request, err err
 		return
 	}
 	e := s.failure(w, r, err)
-	s.renderPage(w, r, Status(e.Code), "notfound", pageData{Title: "Something went wrong", Error: e.Message})
+	d := pageData{Title: "title.error", Error: s.pageError(r, e)}
+	if !s.cfg.Production {
+		d.DevNote = e.Message
+	}
+	s.renderPage(w, r, Status(e.Code), "notfound", d)
+}
+
+// pageError is what a page says of e, in the page's language: the login
+// page's sentence for its code. The JSON API's error field stays the
+// engine's English, for developers; apps speak to people by code.
+func (s *Server) pageError(r *http.Request, e *auth.Error) string {
+	return s.lang(r).problem(e, "page", "", s.cfg.CodeLength).text
 }
 
 func (s *Server) logError(r *http.Request, status int, err error) {

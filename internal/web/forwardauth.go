@@ -35,10 +35,22 @@ func (s *Server) proxyAnswer(ask func(http.ResponseWriter, *http.Request) error)
 			return
 		}
 		e := s.failure(w, r, err)
-		title := "Something went wrong"
+		title := "title.error"
 		if e.Code == auth.CodeForbidden {
-			title = "Not allowed here"
+			title = "title.forbidden"
 		}
-		s.renderPage(w, r, Status(e.Code), "notfound", pageData{Title: title, Error: e.Message})
+		d := pageData{Title: title, Error: s.pageError(r, e)}
+		l := s.lang(r)
+		email, _ := e.Details["email"].(string)
+		host, _ := e.Details["host"].(string)
+		switch {
+		case e.Code == auth.CodeForbidden && email != "" && host != "":
+			d.Error = l.T("msg.forbidden_as", "email", email, "host", host)
+		case e.Code == auth.CodeForbidden && host != "":
+			d.Error = l.T("msg.no_rule", "host", host)
+		case !s.cfg.Production:
+			d.DevNote = e.Message // a proxy set up wrong: for whoever sets it up
+		}
+		s.renderPage(w, r, Status(e.Code), "notfound", d)
 	}
 }

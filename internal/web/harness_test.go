@@ -60,7 +60,7 @@ func newHarness(t *testing.T, opts options) *harness {
 		opts.web(&wcfg)
 	}
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: h.logs}, nil))
-	deps := web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: store, Clock: h.clock, Logger: log,
+	deps := web.Deps{Login: svc, Sessions: svc, Languages: svc, Watcher: svc, IPLimiter: store, Clock: h.clock, Logger: log,
 		Ready: []web.Check{{Name: "store", Fn: store.Ping}}}
 	if opts.passkeys {
 		pk, err := passkey.New(passkey.Config{RPID: "localhost", RPName: "Latch", Origin: "http://localhost:" + base.Port(), Clock: h.clock}, store, svc)

@@ -122,17 +122,17 @@ func TestUsedLinkInASignedInBrowser(t *testing.T) {
 
 	r := h.get(h.client, linkPath(t, m.Link))
 	page := liveStep(r.body)
-	if r.StatusCode != 200 || !strings.Contains(page, "You're signed in") || !strings.Contains(page, `href="/" data-continue>Continue</a>`) {
+	if r.StatusCode != 200 || !strings.Contains(page, "You&#39;re signed in") || !strings.Contains(page, `href="/" data-continue>Continue</a>`) {
 		t.Errorf("a used link in the signed-in browser: %d\n%s", r.StatusCode, page)
 	}
 	// Posting it again (a double click) lands in the app too.
 	r = mustPost(t, h, h.client, "/api/auth/passwordless/verify", url.Values{"link_token": {linkToken(t, m.Link)}}, 200)
-	if !strings.Contains(string(r.body), "You're signed in") {
+	if !strings.Contains(string(r.body), "You&#39;re signed in") {
 		t.Errorf("a used link posted again from the signed-in browser:\n%s", r.body)
 	}
 	// Elsewhere it is still a used link.
 	r = h.get(newClient(), linkPath(t, m.Link))
-	if r.StatusCode != http.StatusGone || strings.Contains(string(r.body), "You're signed in") {
+	if r.StatusCode != http.StatusGone || strings.Contains(string(r.body), "You&#39;re signed in") {
 		t.Errorf("a used link in another browser: %d", r.StatusCode)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/i18n"
 	"github.com/latch-auth/latch/internal/mail"
 )
 
@@ -55,12 +56,13 @@ type pages struct {
 	// versions maps a static file name to a short hash of its content;
 	// URLs carry it (?v=) so the files can be cached for a year.
 	versions map[string]string
-	messages map[string]string
-	// messagesJSON is messages for the page's script, so both speak with
+	bundle   *i18n.Bundle
+	// locales are the languages of the pages by tag, each with the login
+	// page's sentences for the page and its script, so both speak with
 	// one voice.
-	messagesJSON string
-	logo         *logoFile
-	logoURL      string
+	locales map[string]*pageLocale
+	logo    *logoFile
+	logoURL string
 }
 
 // logoFile is a logo read from disk at start.
@@ -94,12 +96,15 @@ func newPages(cfg Config) (*pages, error) {
 		}
 		p.logoURL = logoPath + "?v=" + p.logo.version
 	}
-	p.messages = loginMessagesFor(cfg.PasswordlessType, cfg.CodeLength)
-	b, err := json.Marshal(p.messages)
-	if err != nil {
-		return nil, fmt.Errorf("web: page messages: %w", err)
+	if p.bundle, err = i18n.Load(); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
 	}
-	p.messagesJSON = string(b)
+	p.locales = map[string]*pageLocale{}
+	for _, l := range p.bundle.Locales() {
+		if p.locales[l.Tag()], err = newPageLocale(l, cfg.PasswordlessType); err != nil {
+			return nil, err
+		}
+	}
 
 	funcs := template.FuncMap{"asset": p.asset}
 	for _, name := range pageNames {
@@ -155,6 +160,14 @@ func readLogo(name string) (*logoFile, error) {
 
 // pageData is what every page template sees.
 type pageData struct {
+	// L is the page's language: {{.L.T "key"}} is a sentence of its
+	// catalogue, {{.L.Tag}} and {{.L.Dir}} go on <html>.
+	L *pageLocale
+	// Locale is the language the request chose itself (ui_locales, a
+	// locale field), which the login page's forms pass on; "" when the
+	// browser's language decides.
+	Locale string
+	// Title is the catalogue key of the page's title.
 	Title       string
 	AppName     string
 	AccentColor string
@@ -184,6 +197,9 @@ type pageData struct {
 	// RedirectNote tells a developer (development only) why the
 	// redirect_to they passed is not used.
 	RedirectNote string
+	// DevNote is the engine's own words for a developer on an error page,
+	// in development only (in English: it names settings).
+	DevNote string
 
 	// The magic-link page.
 	LinkToken   string
@@ -205,6 +221,9 @@ type pageData struct {
 	// The account page.
 	Sessions      []sessionRow
 	ConfirmDelete bool
+	// Languages are the choices of the account page's language picker
+	// (none without a place to keep the choice).
+	Languages []languageChoice
 
 	// PasskeysOn says passkeys are offered (login and account pages);
 	// PasskeyList is the person's, and PasskeyDone what just happened to
@@ -217,39 +236,44 @@ type pageData struct {
 // Blank is d without anything that belongs to one sign-in: the data of the
 // step templates the script clones.
 func (d pageData) Blank() pageData {
-	return pageData{CodeLength: d.CodeLength, RedirectTo: d.RedirectTo, ResendCooldown: d.ResendCooldown, Type: d.Type, PasskeysOn: d.PasskeysOn}
+	return pageData{L: d.L, Locale: d.Locale, CodeLength: d.CodeLength, RedirectTo: d.RedirectTo, ResendCooldown: d.ResendCooldown, Type: d.Type, PasskeysOn: d.PasskeysOn}
 }
 
 // HasCode and HasLink say what the email carries.
 func (d pageData) HasCode() bool { return d.Type.HasCode() }
 func (d pageData) HasLink() bool { return d.Type.HasLink() }
 
-// ACode is "a 6-digit code", "an 8-digit code".
-func (d pageData) ACode() string { return codeWords(d.CodeLength) }
+// ACode is "a 6-digit code", "an 8-digit code", in the page's language.
+func (d pageData) ACode() string { return d.L.T("code.a", "n", d.CodeLength) }
 
-// Thing is what a new email brings: "code" (it has one) or "link".
-func (d pageData) Thing() string { return thing(d.Type) }
-
-func thing(t auth.PasswordlessType) string {
-	if t.HasCode() {
-		return "code"
+// Address is the address a code step speaks of, in <strong>, for the
+// catalogue's {email}: the script fills it in when the server does not
+// know it.
+func (d pageData) Address() template.HTML {
+	email := d.Email
+	if email == "" {
+		email = d.L.T("login.your_address")
 	}
-	return "link"
+	return template.HTML(`<strong class="address" dir="auto" data-bind="email">` + template.HTMLEscapeString(email) + `</strong>`)
 }
 
-// codeWords is "a 6-digit code" with the article English wants for n
-// (an 8-, an 11-, an 18-digit code).
-func codeWords(n int) string {
-	s := strconv.Itoa(n)
-	article := "a"
-	if strings.HasPrefix(s, "8") || s == "11" || s == "18" {
-		article = "an"
-	}
-	return article + " " + s + "-digit code"
+// Strong is s, escaped, in <strong class="address">, for the catalogue's
+// {email} on the other pages.
+func (d pageData) Strong(s string) template.HTML {
+	return template.HTML(`<strong class="address" dir="auto">` + template.HTMLEscapeString(s) + `</strong>`)
+}
+
+// Signed is the signed-in address, escaped, marked as the page's bound
+// address (data-bind="email").
+func (d pageData) Signed(s string) template.HTML {
+	return template.HTML(`<strong class="address" dir="auto" data-bind="email">` + template.HTMLEscapeString(s) + `</strong>`)
 }
 
 // renderPage writes a full HTML page with its own CSP and nonce.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
+	if d.L == nil {
+		d.L = s.lang(r)
+	}
 	d.AppName = s.cfg.AppName
 	d.AccentColor, d.OnAccent = accentColors(s.cfg.AccentColor)
 	d.LogoURL = s.pages.logoURL
@@ -265,7 +289,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		d.ResendCooldown = 30
 	}
 	if name == "login" {
-		d.Messages = s.pages.messagesJSON
+		d.Messages = d.L.script
 	}
 	d.PasskeysOn = s.passkeys != nil
 	var buf bytes.Buffer
@@ -277,6 +301,8 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	h := w.Header()
 	h.Set("Content-Security-Policy", s.pagePolicy(d.Nonce))
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", d.L.Tag())
+	h.Add("Vary", "Accept-Language")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-store")
@@ -381,7 +407,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 			o, _ := origin(rd)
 			s.log.InfoContext(r.Context(), "login: rd is on a host with no access rule and not on REDIRECT_ALLOWLIST; refused",
 				"origin", o, "requestId", RequestID(r.Context()))
-			s.renderPage(w, r, http.StatusBadRequest, "notfound", pageData{Title: "Sign in", Error: s.pages.messages["invalid_redirect"]})
+			s.renderPage(w, r, http.StatusBadRequest, "notfound", pageData{Title: "title.sign_in", Error: s.msg(r, "invalid_redirect")})
 			return
 		}
 		redirectTo = target
@@ -392,20 +418,20 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, first(redirectTo, s.appURL), http.StatusSeeOther)
 		return
 	}
-	d := pageData{Title: "Sign in", Step: stepEmail, RedirectTo: redirectTo, RedirectNote: note, Email: rememberedEmail(r)}
+	d := pageData{Title: "title.sign_in", Step: stepEmail, RedirectTo: redirectTo, RedirectNote: note, Email: rememberedEmail(r), Locale: s.chosenLocale(explicitLocale(r))}
 	if r.URL.Query().Get("deleted") != "" {
-		d.Notice = s.pages.messages["deleted"]
+		d.Notice = s.msg(r, "deleted")
 	}
 	if hint := r.URL.Query().Get("login_hint"); d.Email == "" && len(hint) <= 320 {
 		d.Email = hint // an OpenID client's login_hint pre-fills the address
 	}
 	if r.URL.Query().Get("signed_out") != "" {
-		d.Notice = s.pages.messages["signed_out"]
+		d.Notice = s.msg(r, "signed_out")
 	}
 	// A sign-in is pending in this browser: pick up where it was, unless
 	// the person asked for the email step.
 	if id, _ := authRequest(r); id != "" && r.URL.Query().Get("step") != stepEmail {
-		d.Title, d.Step, d.AuthRequestID = "Check your email", stepCode, id
+		d.Title, d.Step, d.AuthRequestID = "title.check_email", stepCode, id
 	}
 	s.renderPage(w, r, http.StatusOK, "login", d)
 }
@@ -445,8 +471,8 @@ func (s *Server) handleLoginEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, redirectTo := r.PostForm.Get("email"), r.PostForm.Get("redirect_to")
-	d := pageData{Email: email, RedirectTo: redirectTo}
-	sent, err := s.send(r, email, "", "", redirectTo)
+	d := pageData{Email: email, RedirectTo: redirectTo, Locale: s.chosenLocale(r.PostForm.Get("locale"))}
+	sent, err := s.send(r, email, "", "", redirectTo, r.PostForm.Get("locale"))
 	if err != nil {
 		s.renderLoginError(w, r, d, "send", email, err)
 		return
@@ -456,7 +482,7 @@ func (s *Server) handleLoginEmail(w http.ResponseWriter, r *http.Request) {
 		d.Email = normalized
 	}
 	s.rememberEmail(w, d.Email, sent.ExpiresAt)
-	d.Title, d.Step, d.AuthRequestID, d.ResendAfter = "Check your email", stepCode, sent.ChallengeID, auth.Seconds(sent.ResendAfter)
+	d.Title, d.Step, d.AuthRequestID, d.ResendAfter = "title.check_email", stepCode, sent.ChallengeID, auth.Seconds(sent.ResendAfter)
 	d.Type = sent.Type
 	s.renderPage(w, r, http.StatusOK, "login", d)
 }
@@ -467,7 +493,7 @@ func (s *Server) handleLoginCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := r.PostForm.Get("code")
-	d := pageData{Email: r.PostForm.Get("email"), AuthRequestID: r.PostForm.Get("auth_request_id")}
+	d := pageData{Email: r.PostForm.Get("email"), AuthRequestID: r.PostForm.Get("auth_request_id"), Locale: s.chosenLocale(r.PostForm.Get("locale"))}
 	login, err := s.login.VerifyCode(r.Context(), d.AuthRequestID, code, s.caller(r))
 	if err == nil {
 		err = s.signIn(w, r, login)
@@ -485,7 +511,7 @@ func (s *Server) handleLoginResend(w http.ResponseWriter, r *http.Request) {
 		s.renderLoginError(w, r, pageData{}, "resend", "", err)
 		return
 	}
-	d := pageData{Email: r.PostForm.Get("email"), AuthRequestID: r.PostForm.Get("auth_request_id")}
+	d := pageData{Email: r.PostForm.Get("email"), AuthRequestID: r.PostForm.Get("auth_request_id"), Locale: s.chosenLocale(r.PostForm.Get("locale"))}
 	sent, err := s.login.Resend(r.Context(), d.AuthRequestID, s.caller(r))
 	if err != nil {
 		s.renderLoginError(w, r, d, "resend", "", err)
@@ -495,8 +521,8 @@ func (s *Server) handleLoginResend(w http.ResponseWriter, r *http.Request) {
 	if d.Email != "" {
 		s.rememberEmail(w, d.Email, sent.ExpiresAt)
 	}
-	d.Title, d.Step, d.Type = "Check your email", stepCode, sent.Type
-	d.Notice = s.pages.messages["resent"]
+	d.Title, d.Step, d.Type = "title.check_email", stepCode, sent.Type
+	d.Notice = s.msg(r, "resent")
 	d.ResendAfter = auth.Seconds(sent.ResendAfter)
 	s.renderPage(w, r, http.StatusOK, "login", d)
 }
@@ -516,17 +542,17 @@ func (s *Server) renderLoginError(w http.ResponseWriter, r *http.Request, d page
 		}
 	}
 	e := s.failure(w, r, err)
-	p := s.pages.problem(e, action, input, s.cfg.CodeLength)
+	p := s.lang(r).problem(e, action, input, s.cfg.CodeLength)
 	if ra, ok := intDetail(e.Details, "retryAfter"); ok && action == "resend" && e.Code == auth.CodeRateLimited {
 		d.ResendAfter = ra
 	}
 	d.Step, d.Error, d.ErrorCode, d.ErrorField = p.step, p.text, e.Code, p.field
-	d.Title = "Check your email"
+	d.Title = "title.check_email"
 	if d.Step == stepEmail {
-		d.Title, d.AuthRequestID = "Sign in", ""
+		d.Title, d.AuthRequestID = "title.sign_in", ""
 	}
 	if d.Step == stepCode && d.AuthRequestID == "" {
-		d.Title, d.Step, d.ErrorField = "Sign in", stepEmail, "email"
+		d.Title, d.Step, d.ErrorField = "title.sign_in", stepEmail, "email"
 	}
 	s.renderPage(w, r, Status(e.Code), "login", d)
 }
@@ -558,77 +584,6 @@ func rememberedEmail(r *http.Request) string {
 
 // --- errors in words
 
-// loginMessages are the sentences the login page shows, by key: an error
-// code of the contract, or a finer case of one. The page's script gets the
-// same table (data-messages), so a sentence reads the same with or without
-// JavaScript. {digits} is the code length, {thing} what an email brings
-// ("code" or "link") and {send} the label of the email step's button;
-// {n}, {wait} and {s} are filled in where they are shown. Each says what
-// happened and what to do next, with the words on the screen.
-var loginMessages = map[string]string{
-	"email_missing":        "Enter your email address.",
-	"invalid_email":        "That doesn't look like an email address. Check it for typos: it should look like name@example.com.",
-	"code_missing":         "Enter the {digits}-digit code from the email.",
-	"code_format":          "The code is {digits} digits. Check the email and type it again.",
-	"invalid_code":         "That code isn't right. Check the newest email from us and try again.",
-	"invalid_code_n":       "That code isn't right. You have {n} more tries.",
-	"invalid_code_1":       "That code isn't right. You have 1 more try.",
-	"locked":               "Too many wrong codes, so that code no longer works. Press “{send}” to get a new one.",
-	"locked_wait":          "Too many wrong codes for this address. Wait {wait}, then press “{send}” to get a new code.",
-	"expired":              "That code has expired or was already used. Press “{send}” to get a new one.",
-	"expired_resend":       "This sign-in has expired, so we can't send a new {thing} for it. Press “{send}” to start again.",
-	"rate_limited":         "Too many tries in a short time. Wait {wait} and try again.",
-	"send_limited":         "We've already sent several emails to this address just now. Check your inbox and spam folder for them, or wait {wait} and ask again.",
-	"resend_wait":          "You can ask for a new {thing} in {wait}.",
-	"link_other_browser":   "You didn't ask for this email in this browser. Only continue if you asked for it yourself, on this device or another one: if you didn't, someone may be trying to sign you in to their account, so close this page.",
-	"different_browser":    "This link only works in the browser where you asked for it. Open it there, or type the code from the email on that sign-in page.",
-	"expired_link":         "This sign-in link has expired or was already used. Ask for a new email to sign in.",
-	"link_incomplete":      "This sign-in link is incomplete: part of it may have been cut off on the way. Open the link from the email again, or copy all of it into the address bar.",
-	"cross_origin_request": "This form was sent from another website, so we stopped it. Reload the page and try again.",
-	"invalid_redirect":     "The page that sent you here asked to go somewhere we don't allow. Go back to the app and start again.",
-	"forbidden":            "You're signed in, but this account may not use that site. Ask its administrator for access, or sign in with another email.",
-	"unavailable":          "Sign-in isn't working right now. Please try again in a minute.",
-	"internal":             "Something went wrong on our side. Please try again.",
-	"invalid_request":      "Something in the form wasn't right. Reload the page and try again.",
-	"network":              "We couldn't reach the server. Check your connection and try again.",
-	"resent":               "We sent you a new email. Use the {thing} in the newest one: the old {thing} no longer works.",
-	"resend":               "Send a new {thing}",
-	"resend_in":            "Send a new {thing} in {s}s",
-	"signing_in":           "Signing you in…",
-	"signed_out":           "You're signed out.",
-	"deleted":              "Your account is deleted.",
-	"signed_in_elsewhere":  "You're signed in (you opened the link in another tab). Taking you on…",
-	"gone_elsewhere":       "This sign-in was finished or has expired. If you opened the link on another device, you're signed in there. To sign in here, press “{send}”.",
-}
-
-// linkOnlyMessages replace sentences that speak of a code when the email
-// carries only a link (PASSWORDLESS_TYPE=LINK).
-var linkOnlyMessages = map[string]string{
-	"different_browser": "This link only works in the browser where you asked for it. Open it there, or ask for a new email in this browser.",
-	"expired":           "That sign-in has expired or was already used. Press “{send}” to get a new link.",
-	"locked_wait":       "Too many tries for this address. Wait {wait}, then press “{send}”.",
-}
-
-// loginMessagesFor is loginMessages for a kind of email and code length.
-func loginMessagesFor(t auth.PasswordlessType, codeLength int) map[string]string {
-	send := "Email me a sign-in code"
-	if !t.HasCode() {
-		send = "Email me a sign-in link"
-	}
-	r := strings.NewReplacer("{digits}", strconv.Itoa(codeLength), "{thing}", thing(t), "{send}", send)
-	out := make(map[string]string, len(loginMessages))
-	for k, v := range loginMessages {
-		if alt, ok := linkOnlyMessages[k]; ok && !t.HasCode() {
-			v = alt
-		}
-		out[k] = r.Replace(v)
-	}
-	if t.HasCode() {
-		out["link_incomplete"] += " Or type the code from the email on the sign-in page."
-	}
-	return out
-}
-
 // A problem is an error of the login flow as the page shows it.
 type problem struct {
 	step  string // stepEmail or stepCode: where the person can act on it
@@ -638,7 +593,7 @@ type problem struct {
 
 // problem decides where e shows and what it says. The script's problemFor
 // (static/app.js) makes the same decisions for the JSON API's answers.
-func (p *pages) problem(e *auth.Error, action, input string, codeLength int) problem {
+func (p *pageLocale) problem(e *auth.Error, action, input string, codeLength int) problem {
 	pr := problem{step: stepCode, field: "code"}
 	switch action {
 	case "send":
@@ -668,10 +623,8 @@ func (p *pages) problem(e *auth.Error, action, input string, codeLength int) pro
 		case n <= 0:
 			key = "locked"
 			toEmailStep()
-		case n == 1:
-			key = "invalid_code_1"
 		default:
-			key = "invalid_code_n"
+			key = "invalid_code_left"
 		}
 	case auth.CodeTooManyAttempts:
 		key = "locked"
@@ -696,26 +649,21 @@ func (p *pages) problem(e *auth.Error, action, input string, codeLength int) pro
 	case auth.CodePayloadTooLarge, auth.CodeUnsupportedMedia, auth.CodeNotFound, auth.CodeMethodNotAllowed, auth.CodeUnauthorized:
 		key = "invalid_request"
 	}
+	switch key {
+	case "code_missing", "code_format":
+		pr.text = p.T("msg."+key, "n", codeLength)
+		return pr
+	case "invalid_code_left":
+		n, _ := intDetail(e.Details, "attemptsRemaining")
+		pr.text = p.T("msg.invalid_code_left", "n", n)
+		return pr
+	}
 	text, ok := p.messages[key]
 	if !ok {
 		text = p.messages["internal"]
 	}
-	n, _ := intDetail(e.Details, "attemptsRemaining")
-	pr.text = strings.NewReplacer("{n}", strconv.Itoa(n), "{wait}", waitWords(wait)).Replace(text)
+	pr.text = strings.ReplaceAll(text, "{wait}", waitWords(p.Locale, wait))
 	return pr
-}
-
-// waitWords says a wait in words: "1 second", "45 seconds", "2 minutes".
-func waitWords(sec int) string {
-	switch {
-	case sec <= 0:
-		return "a moment"
-	case sec == 1:
-		return "1 second"
-	case sec < 90:
-		return strconv.Itoa(sec) + " seconds"
-	}
-	return strconv.Itoa((sec+59)/60) + " minutes"
 }
 
 func digitCount(s string) int {
@@ -751,7 +699,7 @@ func (s *Server) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p := auth.LinkProof{Token: q.Get("link_token"), ChallengeID: q.Get("auth_request_id"), Caller: s.caller(r)}
 	p.Binding = bindingFor(r, p.ChallengeID)
-	d := pageData{Title: "Finish signing in", LinkToken: p.Token, AuthRequestID: p.ChallengeID}
+	d := pageData{Title: "title.finish", LinkToken: p.Token, AuthRequestID: p.ChallengeID}
 	st, err := s.login.InspectLink(r.Context(), p)
 	if err != nil {
 		s.renderLinkError(w, r, err)
@@ -761,14 +709,18 @@ func (s *Server) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 		s.renderLinkError(w, r, auth.Errorf(auth.CodeExpired, "This link has expired or was already used. Request a new email."))
 		return
 	}
+	if st.Locale != "" && explicitLocale(r) == "" {
+		// The page speaks the mail's language, unless the URL says otherwise.
+		s.useMailLocale(r, st.Locale)
+	}
 	d.LinkValid, d.LinkAllowed = true, st.Allowed
 	d.AutoSubmit = st.SameBrowser && st.Allowed
 	d.LinkEmail = maskedAddress(st.Email)
 	if !st.SameBrowser {
-		d.Warning = s.pages.messages["link_other_browser"]
+		d.Warning = s.msg(r, "link_other_browser")
 	}
 	if !st.Allowed {
-		d.Error = s.pages.messages["different_browser"]
+		d.Error = s.msg(r, "different_browser")
 		d.ErrorCode = auth.CodeDifferentBrowser
 	}
 	s.renderPage(w, r, http.StatusOK, "link", d)
@@ -792,20 +744,20 @@ func maskedAddress(email string) string {
 func (s *Server) renderLinkError(w http.ResponseWriter, r *http.Request, err error) {
 	if code := auth.ErrorCode(err); code == auth.CodeExpired || code == auth.CodeTooManyAttempts {
 		if sess, aerr := s.sessions.Authenticate(r.Context(), sessionToken(r)); aerr == nil {
-			s.renderPage(w, r, http.StatusOK, "link", pageData{Title: "You're signed in", User: sess, Continue: s.appURL})
+			s.renderPage(w, r, http.StatusOK, "link", pageData{Title: "title.signed_in", User: sess, Continue: s.appURL})
 			return
 		}
 	}
 	e := s.failure(w, r, err)
-	text := s.pages.problem(e, "link", "", s.cfg.CodeLength).text
+	text := s.lang(r).problem(e, "link", "", s.cfg.CodeLength).text
 	switch e.Code {
 	case auth.CodeExpired, auth.CodeTooManyAttempts:
-		text = s.pages.messages["expired_link"]
+		text = s.msg(r, "expired_link")
 	case auth.CodeInvalidRequest:
 		// A link cut short by a mail app, or typed by hand.
-		text = s.pages.messages["link_incomplete"]
+		text = s.msg(r, "link_incomplete")
 	}
-	s.renderPage(w, r, Status(e.Code), "link", pageData{Title: "Sign-in link", Error: text, ErrorCode: e.Code})
+	s.renderPage(w, r, Status(e.Code), "link", pageData{Title: "title.link", Error: text, ErrorCode: e.Code})
 }
 
 // --- the account page
@@ -828,7 +780,7 @@ func (s *Server) handleLogoutForm(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.sessions.Logout(r.Context(), sessionToken(r), global)
 	if err != nil && auth.ErrorCode(err) != auth.CodeUnauthorized {
-		s.renderPage(w, r, Status(auth.ErrorCode(err)), "notfound", pageData{Title: "Unavailable", Error: s.pages.messages["unavailable"]})
+		s.renderPage(w, r, Status(auth.ErrorCode(err)), "notfound", pageData{Title: "title.unavailable", Error: s.msg(r, "unavailable")})
 		return
 	}
 	s.clearCookie(w, sessionCookie)
@@ -860,5 +812,5 @@ func (s *Server) handleOutboxJSON(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleOutboxPage(w http.ResponseWriter, r *http.Request) {
-	s.renderPage(w, r, http.StatusOK, "outbox", pageData{Title: "Development outbox", Outbox: s.outbox.Messages(r.URL.Query().Get("to"))})
+	s.renderPage(w, r, http.StatusOK, "outbox", pageData{Title: "title.outbox", Outbox: s.outbox.Messages(r.URL.Query().Get("to"))})
 }

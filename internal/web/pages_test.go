@@ -57,7 +57,7 @@ func TestLoginFormsWithoutJavaScript(t *testing.T) {
 
 	r := h.get(c, "/login")
 	page := liveStep(r.body)
-	for _, want := range []string{`<html lang="en">`, `action="/login"`, `type="email" autocomplete="email"`, `<label for="email">`} {
+	for _, want := range []string{`<html lang="en" dir="ltr">`, `action="/login"`, `type="email" autocomplete="email"`, `<label for="email">`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("email step lacks %s", want)
 		}

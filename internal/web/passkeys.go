@@ -203,20 +203,20 @@ type passkeyRow struct {
 	ID, Name, Created, LastUsed string
 }
 
-func (s *Server) passkeyRows(ctx context.Context, userID string) ([]passkeyRow, error) {
+func (s *Server) passkeyRows(r *http.Request, userID string) ([]passkeyRow, error) {
 	if s.passkeys == nil {
 		return nil, nil
 	}
-	list, err := s.passkeys.List(ctx, userID)
+	list, err := s.passkeys.List(r.Context(), userID)
 	if err != nil {
 		return nil, err
 	}
 	now := s.clock.Now()
 	rows := make([]passkeyRow, len(list))
 	for i, p := range list {
-		rows[i] = passkeyRow{ID: p.ID, Name: p.Name, Created: p.CreatedAt.UTC().Format("2 Jan 2006")}
+		rows[i] = passkeyRow{ID: p.ID, Name: p.Name, Created: dateWords(s.lang(r).Locale, p.CreatedAt.UTC())}
 		if !p.LastUsedAt.IsZero() {
-			rows[i].LastUsed = ago(now.Sub(p.LastUsedAt))
+			rows[i].LastUsed = ago(s.lang(r).Locale, now.Sub(p.LastUsedAt))
 		}
 	}
 	return rows, nil

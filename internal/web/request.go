@@ -11,12 +11,14 @@ import (
 
 // reqState is what the middleware learns about a request, shared down the
 // chain through its context: the id, the client address, and the route
-// pattern the mux matched (set once the mux has run).
+// pattern the mux matched (set once the mux has run), and what a page
+// decides once (its nonce, its language).
 type reqState struct {
 	id       string
 	clientIP string
 	route    string
-	nonce    string // CSP nonce of an HTML page, made on demand
+	nonce    string      // CSP nonce of an HTML page, made on demand
+	lang     *pageLocale // the page's language, decided on demand
 	// session is the signed-in session the request proved, once a route
 	// that is never limited for signed-in callers has looked (signedIn).
 	session *auth.Session

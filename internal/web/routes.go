@@ -48,6 +48,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/sessions/end", s.handleEndSession)
 	mux.HandleFunc("GET /account/delete", s.handleDeleteAccount)
 	mux.HandleFunc("POST /account/delete", s.handleDeleteAccount)
+	mux.HandleFunc("POST /account/language", s.handleLanguage)
 	mux.HandleFunc("GET /login", s.handleLoginPage)
 	mux.HandleFunc("POST /login", s.handleLoginEmail) // sends: the engine's limits
 	mux.Handle("POST /login/code", s.limit(s.handleLoginCode, authn))

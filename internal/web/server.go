@@ -133,6 +133,9 @@ type Deps struct {
 	// Passkeys, when set, offers passkeys: sign-in on /login, and adding,
 	// renaming and removing them on the account page.
 	Passkeys Passkeys
+	// Languages, when set, keeps the language a person picks on the
+	// account page.
+	Languages Languages
 }
 
 // Server serves the app routes.
@@ -155,6 +158,7 @@ type Server struct {
 	handler   http.Handler
 	tokens    Tokens
 	passkeys  Passkeys
+	languages Languages
 }
 
 // New builds the server and its middleware chain.
@@ -201,7 +205,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, login: d.Login, sessions: d.Sessions, watcher: d.Watcher, forward: d.ForwardAuth, limiter: d.IPLimiter, clock: d.Clock,
 		outbox: d.Outbox, metrics: d.Metrics, auditor: d.Auditor, log: d.Logger, ready: d.Ready, redirects: rp,
-		tokens: d.Tokens, passkeys: d.Passkeys,
+		tokens: d.Tokens, passkeys: d.Passkeys, languages: d.Languages,
 	}
 	if cfg.AppURL == "" {
 		cfg.AppURL = "/"
@@ -322,7 +326,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, auth.Errorf(auth.CodeNotFound, "There is nothing at %s.", r.URL.Path))
 		return
 	}
-	s.renderPage(w, r, http.StatusNotFound, "notfound", pageData{Title: "Page not found"})
+	s.renderPage(w, r, http.StatusNotFound, "notfound", pageData{Title: "title.not_found"})
 }
 
 func (s *Server) notAllowed(w http.ResponseWriter, r *http.Request) {
@@ -331,7 +335,7 @@ func (s *Server) notAllowed(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.renderPage(w, r, http.StatusMethodNotAllowed, "notfound", pageData{Title: "Method not allowed"})
+	s.renderPage(w, r, http.StatusMethodNotAllowed, "notfound", pageData{Title: "title.not_allowed"})
 }
 
 func isAPI(r *http.Request) bool {

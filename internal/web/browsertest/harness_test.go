@@ -160,7 +160,7 @@ func mustServer(t *testing.T, o serverOptions) *server {
 		ResendCooldown:   o.resendCooldown,
 		CodeLength:       6,
 		PasswordlessType: o.typ,
-	}, web.Deps{Login: svc, Sessions: svc, Watcher: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log, Passkeys: passkeys, Metrics: m})
+	}, web.Deps{Login: svc, Sessions: svc, Languages: svc, Watcher: svc, IPLimiter: memstore.New(), Clock: clock, Outbox: box, Logger: log, Passkeys: passkeys, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +261,8 @@ type browser struct {
 type browserOptions struct {
 	noJS bool
 	view viewport // desktop
+	// lang is the browser's language (--lang, Accept-Language): "de-DE".
+	lang string
 }
 
 func mustBrowser(t *testing.T, s *server, o browserOptions) *browser {
@@ -289,6 +291,9 @@ func mustBrowser(t *testing.T, s *server, o browserOptions) *browser {
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(int(desktop.width), int(desktop.height)),
 	)
+	if o.lang != "" {
+		opts = append(opts, chromedp.Flag("lang", o.lang), chromedp.Flag("accept-lang", o.lang))
+	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
 	b := &browser{t: t, server: s, js: !o.noJS, out: outputDir(t), log: &eventLog{}}

@@ -3,8 +3,10 @@
 // login page calls the JSON API instead (no reloads), takes a pasted code,
 // signs in when the last digit is typed, counts down to the next resend,
 // and notices when the link was used in another tab or on another device.
-// The sentences come from the page (data-messages), so they read the same
-// as without JavaScript.
+// The sentences come from the page (data-messages), in the page's
+// language, so they read the same as without JavaScript; plural forms are
+// chosen with Intl.PluralRules and numbers written in the page's digits
+// (data-numerals), as the server does.
 (function () {
   "use strict";
   var doc = document;
@@ -14,7 +16,7 @@
   var auto = doc.querySelector("form[data-autosubmit]");
   if (auto) {
     var status = auto.querySelector("[data-autosubmit-status]");
-    if (status) status.textContent = "Signing you in…";
+    if (status && auto.getAttribute("data-signing-in")) status.textContent = auto.getAttribute("data-signing-in");
     var button = auto.querySelector("button");
     if (button) button.setAttribute("aria-busy", "true");
     auto.submit();
@@ -30,23 +32,41 @@
   var cooldown = parseInt(root.getAttribute("data-resend-cooldown"), 10) || 30;
   var appName = root.getAttribute("data-app-name") || "";
   var redirectTo = root.getAttribute("data-redirect-to") || "";
+  var lang = root.getAttribute("data-lang") || doc.documentElement.lang || "en";
+  var digitChars = root.getAttribute("data-numerals") || "0123456789";
+  var locale = root.getAttribute("data-locale") || "";
+  var plurals = null;
+  try { plurals = new Intl.PluralRules(lang); } catch (e) { /* "other" for every number */ }
   var countdown = null; // the running resend countdown's interval
   var watching = null;  // the timer of the next status check
   var busy = false;
 
+  // number writes a whole number in the page's digits.
+  function number(n) {
+    return String(n).replace(/[0-9]/g, function (d) { return digitChars.charAt(+d) || d; });
+  }
+
+  // say is the page's sentence key with vars filled in; a sentence with
+  // plural forms takes the one the language's rules give vars.n.
   function say(key, vars) {
-    var text = messages[key] || messages.internal || "Something went wrong. Please try again.";
+    var text = messages[key] || messages.internal || "";
+    if (text && typeof text === "object") {
+      var n = vars && typeof vars.n === "number" ? vars.n : NaN;
+      var form = plurals && !isNaN(n) ? plurals.select(n) : "other";
+      text = text["=" + n] || text[form] || text.other || "";
+    }
     return text.replace(/\{(\w+)\}/g, function (m, name) {
-      return vars && vars[name] != null ? String(vars[name]) : m;
+      var v = vars && vars[name];
+      if (v == null) return m;
+      return typeof v === "number" ? number(v) : String(v);
     });
   }
 
-  // waitWords matches waitWords in pages.go.
+  // waitWords matches waitWords in languages.go.
   function waitWords(sec) {
-    if (!(sec > 0)) return "a moment";
-    if (sec === 1) return "1 second";
-    if (sec < 90) return sec + " seconds";
-    return Math.ceil(sec / 60) + " minutes";
+    if (!(sec > 0)) return say("wait_moment");
+    if (sec < 90) return say("wait_seconds", { n: sec });
+    return say("wait_minutes", { n: Math.ceil(sec / 60) });
   }
 
   function digits(s) { return String(s || "").replace(/\D/g, ""); }
@@ -72,7 +92,7 @@
       case "invalid_code":
         if (typeof left !== "number") key = digits(input).length !== codeLength ? "code_format" : "invalid_code";
         else if (left <= 0) { key = "locked"; toEmail(); }
-        else key = left === 1 ? "invalid_code_1" : "invalid_code_n";
+        else key = "invalid_code_left";
         break;
       case "too_many_attempts":
         key = wait > 0 ? "locked_wait" : "locked";
@@ -95,7 +115,8 @@
         break;
     }
     if (!messages[key]) key = "internal";
-    p.text = say(key, { n: left, wait: waitWords(wait) });
+    var n = key === "code_missing" || key === "code_format" ? codeLength : left;
+    p.text = say(key, { n: n, wait: waitWords(wait) });
     p.wait = wait || 0;
     return p;
   }
@@ -211,7 +232,7 @@
       var left = Math.ceil((end - Date.now()) / 1000);
       if (left > 0) {
         button.disabled = true;
-        button.textContent = say("resend_in", { s: left });
+        button.textContent = say("resend_in", { n: left });
         button.setAttribute("data-countdown", String(left));
       } else {
         stopCountdown();
@@ -281,6 +302,7 @@
       return;
     }
     var payload = { email: email };
+    if (locale) payload.locale = locale;
     var redirect = form.querySelector("input[name=redirect_to]");
     if (redirect && redirect.value) payload.redirectTo = redirect.value;
     setBusy(form, true);
@@ -306,7 +328,7 @@
     var code = input.value;
     var st = stepState();
     if (!digits(code)) {
-      showError("code", say("code_missing"));
+      showError("code", say("code_missing", { n: codeLength }));
       input.focus();
       return;
     }

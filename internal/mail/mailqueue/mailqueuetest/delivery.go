@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"mime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -355,13 +356,15 @@ type Reopen func(t *testing.T) (mailqueue.Store, func())
 
 // TestRestart checks that queued mail survives closing and reopening the
 // store: mail queued while the SMTP server is down, with the worker
-// stopped mid-retry, is delivered by a new worker over the reopened store.
+// stopped mid-retry, is delivered by a new worker over the reopened store,
+// in the language it was queued in.
 func TestRestart(t *testing.T, reopen Reopen) {
 	srv := smtptest.Start(t, smtptest.Options{})
 	srv.Stop()
 	s, closeStore := reopen(t)
 	rig := StartRig(t, s, srv, QuickRetries)
 	a, b := NewLoginMail("before@example.com"), NewLoginMail("restart@example.com")
+	b.Locale = "ar"
 	MustSend(t, rig.Queue, a)
 	MustSend(t, rig.Queue, b)
 	Eventually(t, "failed attempts", func() bool { return rig.Counters.Retried.Load() >= 2 })
@@ -372,7 +375,15 @@ func TestRestart(t *testing.T, reopen Reopen) {
 	s, closeStore = reopen(t)
 	defer closeStore()
 	rig = StartRig(t, s, srv, QuickRetries)
-	CheckDelivered(t, srv.WaitMessages(t, 2, Wait), a, b)
+	got := srv.WaitMessages(t, 2, Wait)
+	CheckDelivered(t, got, a, b)
+	for _, m := range got {
+		subject, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+		arabic := strings.Contains(m.Parts["text/html"], `<html lang="ar" dir="rtl">`) && err == nil && strings.Contains(subject, "هو رمز تسجيل دخولك")
+		if want := m.To[0] == b.To; arabic != want {
+			t.Errorf("mail to %s (subject %q): in Arabic %v, want %v", m.To[0], subject, arabic, want)
+		}
+	}
 	Eventually(t, "an empty queue", func() bool { st, _ := rig.Queue.Stats(context.Background()); return st.Queued == 0 })
 	rig.Worker.Close()
 }

@@ -151,8 +151,13 @@ type SendPasswordlessRequest struct {
 	// most 256. Reserved: otp, expiry_time_relative, link, expire_time,
 	// expiry_time.
 	TemplateVariables map[string]string `protobuf:"bytes,6,rep,name=template_variables,json=templateVariables,proto3" json:"template_variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Latch's extension, not Scalekit's: the language of the email, a BCP 47
+	// tag or a list as OpenID's ui_locales writes it ("de", "fr-CA de").
+	// Before the recipient's stored choice; a language Latch lacks is
+	// skipped. At most 100 characters.
+	Locale        *string `protobuf:"bytes,100,opt,name=locale,proto3,oneof" json:"locale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendPasswordlessRequest) Reset() {
@@ -225,6 +230,13 @@ func (x *SendPasswordlessRequest) GetTemplateVariables() map[string]string {
 		return x.TemplateVariables
 	}
 	return nil
+}
+
+func (x *SendPasswordlessRequest) GetLocale() string {
+	if x != nil && x.Locale != nil {
+		return *x.Locale
+	}
+	return ""
 }
 
 type SendPasswordlessResponse struct {
@@ -507,7 +519,7 @@ var File_scalekit_v1_auth_passwordless_proto protoreflect.FileDescriptor
 
 const file_scalekit_v1_auth_passwordless_proto_rawDesc = "" +
 	"\n" +
-	"#scalekit/v1/auth/passwordless.proto\x12\x1dscalekit.v1.auth.passwordless\"\xf0\x03\n" +
+	"#scalekit/v1/auth/passwordless.proto\x12\x1dscalekit.v1.auth.passwordless\"\x98\x04\n" +
 	"\x17SendPasswordlessRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12L\n" +
 	"\btemplate\x18\x02 \x01(\x0e2+.scalekit.v1.auth.passwordless.TemplateTypeH\x00R\btemplate\x88\x01\x01\x121\n" +
@@ -515,14 +527,16 @@ const file_scalekit_v1_auth_passwordless_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\tH\x02R\x05state\x88\x01\x01\x12\"\n" +
 	"\n" +
 	"expires_in\x18\x05 \x01(\rH\x03R\texpiresIn\x88\x01\x01\x12|\n" +
-	"\x12template_variables\x18\x06 \x03(\v2M.scalekit.v1.auth.passwordless.SendPasswordlessRequest.TemplateVariablesEntryR\x11templateVariables\x1aD\n" +
+	"\x12template_variables\x18\x06 \x03(\v2M.scalekit.v1.auth.passwordless.SendPasswordlessRequest.TemplateVariablesEntryR\x11templateVariables\x12\x1b\n" +
+	"\x06locale\x18d \x01(\tH\x04R\x06locale\x88\x01\x01\x1aD\n" +
 	"\x16TemplateVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\v\n" +
 	"\t_templateB\x15\n" +
 	"\x13_magiclink_auth_uriB\b\n" +
 	"\x06_stateB\r\n" +
-	"\v_expires_in\"\xde\x01\n" +
+	"\v_expires_inB\t\n" +
+	"\a_locale\"\xde\x01\n" +
 	"\x18SendPasswordlessResponse\x12&\n" +
 	"\x0fauth_request_id\x18\x01 \x01(\tR\rauthRequestId\x12\x1d\n" +
 	"\n" +
