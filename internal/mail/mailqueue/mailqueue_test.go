@@ -243,7 +243,10 @@ func (s *slowTransport) Send(context.Context, *mail.Message) error {
 // worker grows from its start of 2 towards its bound, and the pool told
 // of it follows.
 func TestConcurrencyGrowsForASlowRelay(t *testing.T) {
-	tr := &slowTransport{delay: 20 * time.Millisecond}
+	// 50 ms a message: long beside what rendering and scheduling add on a
+	// busy machine under -race, which the limit would read as a queue at
+	// the relay (at 20 ms it once did, and held the limit down).
+	tr := &slowTransport{delay: 50 * time.Millisecond}
 	q := mustQueue(t, mailqueue.NewMemoryStore(), mailqueue.Observer{})
 	var told atomic.Int64
 	opts := mailqueuetest.QuickRetries
