@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,7 +20,7 @@ import (
 // openIDProvider wires the OpenID provider over the client registry of
 // CLIENTS_FILE and the provider API, which share /oauth/token. It
 // returns the routes of both and the reloader SIGHUP runs.
-func openIDProvider(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, issuer *token.Issuer, store kv.Store, commands map[string]admin.Handler, log *slog.Logger) (func(*http.ServeMux, web.RouteLimits), func(), error) {
+func openIDProvider(cfg *Config, secret string, svc *auth.Service, v *vault.Vault, issuer *token.Issuer, store kv.Store, commands map[string]admin.Handler, forget *userDeletedHooks, log *slog.Logger) (func(*http.ServeMux, web.RouteLimits), func(), error) {
 	registry, err := oidc.NewRegistry(cfg.ClientsFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("CLIENTS_FILE: %w", err)
@@ -55,6 +56,7 @@ func openIDProvider(cfg *Config, secret string, svc *auth.Service, v *vault.Vaul
 	if err != nil {
 		return nil, nil, err
 	}
+	*forget = append(*forget, op.ForgetUser)
 	if cfg.ClientsFile != "" {
 		log.Info("latch: OpenID Connect clients loaded", "file", cfg.ClientsFile, "clients", registry.Len())
 	}
@@ -79,4 +81,18 @@ func openIDProvider(cfg *Config, secret string, svc *auth.Service, v *vault.Vaul
 		op.Mount(mux)
 	}
 	return mount, reload, nil
+}
+
+// userDeletedHooks let the parts wired after the engine (the OpenID
+// provider's consents and refresh tokens) forget a deleted user too.
+type userDeletedHooks []func(ctx context.Context, userID string) error
+
+func (h *userDeletedHooks) run(ctx context.Context, userID string) error {
+	var errs []error
+	for _, f := range *h {
+		if err := f(ctx, userID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -496,6 +496,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	if cfg.RateLimitAuthIPMax == 0 || failureBudget == 0 {
 		failureBudget = -1
 	}
+	forget := &userDeletedHooks{}
 	svc, err := auth.NewService(auth.Config{
 		Type:                  cfg.passwordless,
 		Expiry:                cfg.PasswordlessExpiry,
@@ -518,7 +519,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		RequesterCounters:     ipCounters,
 		Upstream:              up,
 		Auditor:               auditor,
-		OnUserDeleted:         []func(context.Context, string) error{passkey.ForgetUser(store, nil)},
+		OnUserDeleted:         []func(context.Context, string) error{passkey.ForgetUser(store, nil), forget.run},
 	}, store, mailer)
 	if err != nil {
 		return fail(err)
@@ -536,7 +537,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	commands := adminCommands(issuer, svc, auditor, eventCommands(hooks))
 	a.closers = append(a.closers, listenControl(cfg, commands, log))
 
-	mountProvider, reloadClients, err := openIDProvider(cfg, secret, svc, vlt, issuer, store, commands, log)
+	mountProvider, reloadClients, err := openIDProvider(cfg, secret, svc, vlt, issuer, store, commands, forget, log)
 	if err != nil {
 		return fail(err)
 	}

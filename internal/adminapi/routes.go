@@ -9,7 +9,10 @@ package adminapi
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
+
+	"github.com/latch-auth/latch/internal/auth"
 )
 
 // A Route maps one REST route onto one admin command. Its {wildcards}
@@ -90,6 +93,29 @@ func (rt Route) Wildcards() []string {
 		}
 	}
 	return out
+}
+
+// pathValues reads the wildcards' values from an escaped request path
+// that the route's pattern matched. (The web layer finds the handler with
+// ServeMux.Handler, which leaves Request.PathValue empty.)
+func (rt Route) pathValues(escaped string) (map[string]string, error) {
+	pat, got := strings.Split(rt.Path(), "/"), strings.Split(escaped, "/")
+	values := map[string]string{}
+	if len(pat) != len(got) {
+		return nil, auth.Errorf(auth.CodeNotFound, "There is nothing at %s.", escaped)
+	}
+	for i, seg := range pat {
+		name, ok := strings.CutPrefix(seg, "{")
+		if !ok {
+			continue
+		}
+		v, err := url.PathUnescape(got[i])
+		if err != nil || v == "" {
+			return nil, auth.FieldError(strings.TrimSuffix(name, "}"), "is not a valid path segment")
+		}
+		values[strings.TrimSuffix(name, "}")] = v
+	}
+	return values, nil
 }
 
 func (rt Route) status() int {

@@ -197,11 +197,15 @@ func arguments(rt Route, r *http.Request) (json.RawMessage, error) {
 	} else if r.ContentLength > 0 {
 		return nil, auth.Errorf(auth.CodeInvalidRequest, "%s takes no request body.", rt.Pattern)
 	}
-	for _, name := range rt.Wildcards() {
+	values, err := rt.pathValues(r.URL.EscapedPath())
+	if err != nil {
+		return nil, err
+	}
+	for name, value := range values {
 		if _, dup := args[name]; dup {
 			return nil, auth.FieldError(name, "is given by the path, not the body")
 		}
-		v, _ := json.Marshal(r.PathValue(name))
+		v, _ := json.Marshal(value)
 		args[name] = v
 	}
 	if len(args) == 0 {

@@ -110,7 +110,6 @@ func formDecode(s string) string {
 	return s
 }
 
-
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n]
