@@ -7,9 +7,9 @@ import (
 )
 
 // ForgetUser removes what the provider keeps of a user: the consents
-// they gave and their refresh-token families (auth.Config.OnUserDeleted
-// runs it when the user is deleted). Authorization codes live at most a
-// minute and die with the user's sessions.
+// they gave, their authorization codes (used ones are kept a while to
+// catch a replay) and their refresh-token families.
+// auth.Config.OnUserDeleted runs it when the user is deleted.
 func (p *Provider) ForgetUser(ctx context.Context, userID string) error {
 	now := p.clock.Now()
 	var keys []string
@@ -26,6 +26,14 @@ func (p *Provider) ForgetUser(ctx context.Context, userID string) error {
 		return nil
 	}); err != nil {
 		return fmt.Errorf("oidc: find refresh tokens: %w", err)
+	}
+	if err := p.store.Scan(ctx, "oidccode:", now, func(key string, rec []byte) error {
+		if g, err := decodeGrant(rec); err == nil && g.UserID == userID {
+			keys = append(keys, key)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("oidc: find authorization codes: %w", err)
 	}
 	for _, k := range keys {
 		if err := p.store.Delete(ctx, k); err != nil {
