@@ -188,12 +188,13 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 		return nil, err
 	}
 	s.setSecrets(c, code, token)
+	linkHash := c.TokenHash
 	if !allowed {
 		// The hashes were computed, so the answer costs what any other
 		// does, but nothing is stored that a guess could match.
 		c.CodeHash, c.TokenHash = nil, nil
 	}
-	if err := s.putChallenge(ctx, c, now); err != nil {
+	if err := s.putChallenge(ctx, c, linkHash, now); err != nil {
 		return nil, err
 	}
 	s.cfg.Auditor.Audit(ctx, Event{Kind: EventLoginRequested, Email: email, ChallengeID: id, Suppressed: !allowed})
