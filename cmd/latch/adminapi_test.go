@@ -174,8 +174,8 @@ func TestAdminAPI(t *testing.T) {
 		wantError(t, "unknown user", s, raw, 404, "not_found")
 
 		a.want(201, "POST", "/api/admin/users", map[string]string{"email": "grace@example.com"}, &u)
-		if u.Email != "grace@example.com" || u.Disabled {
-			t.Fatalf("add: %+v", u)
+		if u.Email != "grace@example.com" || u.Disabled || u.LastSignInAt != nil {
+			t.Fatalf("add: %+v (an added user has not signed in)", u)
 		}
 		a.want(201, "POST", "/api/admin/invitations", map[string]string{"email": "guest@example.com"}, &u)
 		if code, _ := ada.lastMail("guest@example.com"); code == "" {

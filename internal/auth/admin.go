@@ -47,7 +47,7 @@ func (s *Service) CreateUser(ctx context.Context, email string) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.ensureUser(ctx, email, true, s.clock.Now())
+	u, err := s.ensureUser(ctx, email, true, false, s.clock.Now())
 	if err != nil {
 		return nil, err
 	}

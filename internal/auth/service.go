@@ -507,7 +507,7 @@ func (s *Service) login(ctx context.Context, c *Challenge, method string) (*Logi
 		// against the requester's budget of unconfirmed mail.
 		s.release(ctx, &reservation{at: c.ReservedAt, taken: []limit{s.unconfirmedMailLimit(c.Requester)}})
 	}
-	u, err := s.ensureUser(ctx, c.Email, s.cfg.Signup == SignupOpen, now)
+	u, err := s.ensureUser(ctx, c.Email, s.cfg.Signup == SignupOpen, true, now)
 	if err != nil {
 		return nil, err
 	}
