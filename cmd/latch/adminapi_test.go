@@ -287,3 +287,20 @@ func TestAdminAPI(t *testing.T) {
 			regexp.MustCompile(`"event":"user_updated"[^\n]*"actor":"client:ops"[^\n]*"changed":"disabled"`).MatchString(l.log())
 	})
 }
+
+// TestAdminClientRemovedLosesAccess: once its client is removed from
+// CLIENTS_FILE and the server re-reads it (SIGHUP), a live admin token
+// is refused, and no new one is issued.
+func TestAdminClientRemovedLosesAccess(t *testing.T) {
+	env, secret := adminEnv(t, "LOG_LEVEL", "info")
+	l := startLatch(t, env)
+	a := mustAdmin(t, l.base, secret)
+	a.want(200, "GET", "/api/admin/keys", nil, nil)
+	mustCLI(t, env, "clients", "remove", "ops")
+	mustSIGHUP(t, l, "CLIENTS_FILE reloaded")
+	s, _, raw := a.do("GET", "/api/admin/keys", nil, "")
+	wantError(t, "the token of a removed client", s, raw, 401, "unauthorized")
+	if s, v := tokenFor(t, l.base, "ops", secret); s == 200 {
+		t.Fatalf("a removed client got a token: %v", v)
+	}
+}
