@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -302,5 +303,34 @@ func TestAdminClientRemovedLosesAccess(t *testing.T) {
 	wantError(t, "the token of a removed client", s, raw, 401, "unauthorized")
 	if s, v := tokenFor(t, l.base, "ops", secret); s == 200 {
 		t.Fatalf("a removed client got a token: %v", v)
+	}
+}
+
+// TestAdminAPILimits: failed admin calls and failed admin token requests
+// run out per client IP; successful calls give their unit back.
+func TestAdminAPILimits(t *testing.T) {
+	env, secret := adminEnv(t, "RATE_LIMIT_MAX", "3", "RATE_LIMIT_AUTH_IP_MAX", "2")
+	l := startLatch(t, env)
+	a := mustAdmin(t, l.base, secret)
+	for range 5 {
+		a.want(200, "GET", "/api/admin/keys", nil, nil) // successes cost nothing
+	}
+	anon := &adminCall{t: t, base: l.base}
+	for i := range 3 {
+		s, _, raw := anon.do("GET", "/api/admin/users", nil, "")
+		wantError(t, fmt.Sprintf("failed call %d", i+1), s, raw, 401, "unauthorized")
+	}
+	s, h, raw := anon.do("GET", "/api/admin/users", nil, "")
+	wantError(t, "the call after the limit", s, raw, 429, "rate_limited")
+	if h.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	for range 2 {
+		if s, v := tokenFor(t, l.base, "ops", "wrong"); s != 401 {
+			t.Fatalf("wrong secret: %d %v", s, v)
+		}
+	}
+	if s, v := tokenFor(t, l.base, "ops", secret); s != 429 || v["error"] != "slow_down" {
+		t.Fatalf("token request after the limit: %d %v, want 429 slow_down", s, v)
 	}
 }
