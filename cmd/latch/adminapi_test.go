@@ -272,6 +272,13 @@ func TestAdminAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("events with webhooks off", func(t *testing.T) {
+		s, _, raw := a.do("GET", "/api/admin/events/failed", nil, "")
+		wantError(t, "events failed with webhooks off", s, raw, 404, "not_found")
+		s, _, raw = a.do("POST", "/api/admin/events/failed/msg_x/replay", nil, "")
+		wantError(t, "events replay with webhooks off", s, raw, 404, "not_found")
+	})
+
 	t.Run("delete", func(t *testing.T) {
 		var u userJSON
 		a.want(200, "DELETE", "/api/admin/users/grace@example.com", nil, &u)
