@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 
@@ -83,14 +85,17 @@ func adminFlags(args []string) ([]string, adminOptions, error) {
 // remote returns the admin API client the options and environment ask
 // for, or nil to use the local control socket.
 func (o adminOptions) remote(getenv func(string) string) (*adminapi.Client, error) {
-	url := o.url
-	if url == "" {
-		url = getenv("LATCH_URL")
+	base := o.url
+	if base == "" {
+		base = getenv("LATCH_URL")
 	}
-	if url == "" {
+	if base == "" {
 		return nil, nil
 	}
-	c := &adminapi.Client{BaseURL: url, ClientID: o.clientID, ClientSecret: getenv("LATCH_CLIENT_SECRET")}
+	if err := checkRemoteURL(base); err != nil {
+		return nil, exitError{code: 2, err: err}
+	}
+	c := &adminapi.Client{BaseURL: base, ClientID: o.clientID, ClientSecret: getenv("LATCH_CLIENT_SECRET")}
 	if c.ClientID == "" {
 		c.ClientID = getenv("LATCH_CLIENT_ID")
 	}
@@ -102,9 +107,31 @@ func (o adminOptions) remote(getenv func(string) string) (*adminapi.Client, erro
 		c.ClientSecret = strings.TrimSpace(string(b))
 	}
 	if c.ClientID == "" || c.ClientSecret == "" {
-		return nil, exitError{code: 2, err: fmt.Errorf("--url %s needs an admin client: --client-id (or LATCH_CLIENT_ID) and its secret in LATCH_CLIENT_SECRET or --client-secret-file", url)}
+		return nil, exitError{code: 2, err: fmt.Errorf("--url %s needs an admin client: --client-id (or LATCH_CLIENT_ID) and its secret in LATCH_CLIENT_SECRET or --client-secret-file", base)}
 	}
 	return c, nil
+}
+
+// checkRemoteURL wants an absolute http(s) URL, and https unless the
+// host is this machine: the admin secret and token must not cross a
+// network in the clear.
+func checkRemoteURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return fmt.Errorf("--url %q: want the Latch's base URL, https://host[:port]", raw)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("--url %s: use https; over http the admin client's secret and token would cross the network in the clear", raw)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // callAdmin runs one admin command: over the admin API with --url, else

@@ -105,6 +105,8 @@ func TestRemoteCommandsRefused(t *testing.T) {
 		{"not an admin client", map[string]string{"LATCH_CLIENT_ID": "someone", "LATCH_CLIENT_SECRET": secret}, []string{"keys", "rotate", "--url", l.base}, `refused the admin client "someone"`, 1},
 		{"no secret", map[string]string{"LATCH_CLIENT_ID": "ops"}, []string{"sessions", "list", "ada@example.com", "--url", l.base}, "needs an admin client", 2},
 		{"secret on the command line", creds, []string{"users", "list", "--url", l.base, "--client-secret", secret}, "LATCH_CLIENT_SECRET", 2},
+		{"plain http to another machine", creds, []string{"users", "list", "--url", "http://login.example.com"}, "use https", 2},
+		{"not a URL", creds, []string{"users", "list", "--url", "login.example.com"}, "want the Latch's base URL", 2},
 		{"not a Latch", creds, []string{"users", "list", "--url", l.base + "/static"}, "not a token", 1},
 	} {
 		_, err := cli(t, tc.env, tc.args...)
