@@ -196,7 +196,7 @@ func check(t *testing.T, route *routers.Route, in *openapi3filter.RequestValidat
 // serve one map of commands; a command without a row in the route table
 // would be reachable on the machine only.
 func TestEveryAdminCommandHasARoute(t *testing.T) {
-	for name := range adminCommands(nil, nil, auditFunc(func(context.Context, auth.Event) {})) {
+	for name := range adminCommands(nil, nil, auditFunc(func(context.Context, auth.Event) {}), eventCommands(nil)) {
 		if _, ok := adminapi.RouteOf(name); !ok {
 			t.Errorf("the admin command %s has no route in adminapi.Routes", name)
 		}

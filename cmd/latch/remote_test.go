@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,4 +123,42 @@ func TestRemoteCommandsRefused(t *testing.T) {
 			t.Errorf("%s: the message shows the secret: %v", tc.name, err)
 		}
 	}
+}
+
+// TestRemoteCommandsThroughTheBinary: the built program reads the admin
+// client from its real environment, prints the same document as the
+// socket, and exits 1 on a refusal and 2 on a secret on the command line.
+func TestRemoteCommandsThroughTheBinary(t *testing.T) {
+	bin := buildLatch(t)
+	env, secret := adminEnv(t)
+	l := startLatch(t, env)
+	mustSignIn(t, newBrowser(t, l.base), "ada@example.com")
+	remote := map[string]string{"LATCH_URL": l.base, "LATCH_CLIENT_ID": "ops", "LATCH_CLIENT_SECRET": secret, "DATA_DIR": t.TempDir()}
+	if local, far := mustCLI(t, env, "users", "list", "--json"), mustBinary(t, bin, remote, "users", "list", "--json"); local != far {
+		t.Errorf("users list --json: the socket printed\n%s\nthe binary over the URL printed\n%s", local, far)
+	}
+	out, err := runBinary(t, bin, remote, "users", "show", "nobody@example.com")
+	if procExit(err) != 1 || !strings.Contains(out, "latch: no user has the address or id nobody@example.com") {
+		t.Errorf("users show of nobody: exit %d\n%s", procExit(err), out)
+	}
+	out, err = runBinary(t, bin, remote, "keys", "rotate", "--client-secret", secret)
+	if procExit(err) != 2 || !strings.Contains(out, "LATCH_CLIENT_SECRET") {
+		t.Errorf("a secret on the command line: exit %d\n%s", procExit(err), out)
+	}
+	wrong := map[string]string{"LATCH_URL": l.base, "LATCH_CLIENT_ID": "ops", "LATCH_CLIENT_SECRET": "wrong"}
+	if out, err := runBinary(t, bin, wrong, "users", "list"); procExit(err) != 1 || !strings.Contains(out, `refused the admin client "ops"`) {
+		t.Errorf("wrong secret: exit %d\n%s", procExit(err), out)
+	}
+}
+
+// procExit is the exit status of a finished process (0 when err is nil).
+func procExit(err error) int {
+	var ex *exec.ExitError
+	if errors.As(err, &ex) {
+		return ex.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
