@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -89,7 +90,11 @@ func servedAPIRoutes(t *testing.T) []string {
 // documented; and what the routes answer validates against the
 // document's schemas.
 func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
-	env, secret := adminEnv(t, "API_CLIENTS", "app:0123456789abcdef0123", "RATE_LIMIT_AUTH_EMAIL_MAX", "10")
+	// Every optional face mounted: the provider API (API_CLIENTS) and
+	// passkeys (a BASE_URL with a host name, not an IP address).
+	port := strconv.Itoa(freePort(t))
+	env, secret := adminEnv(t, "API_CLIENTS", "app:0123456789abcdef0123", "RATE_LIMIT_AUTH_EMAIL_MAX", "10",
+		"PORT", port, "BASE_URL", "http://localhost:"+port)
 	l := startLatch(t, env)
 	doc := fetchOpenAPI(t, l)
 	if !doc.IsOpenAPI31OrLater() {
@@ -168,6 +173,8 @@ func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
 	}
 	validate("GET", "/api/health", "", "")
 	validate("GET", "/api/me", "", "")
+	validate("POST", "/api/auth/passkey/login/options", "", `{}`)
+	validate("GET", "/api/auth/passkeys", "", "")
 	validate("POST", "/api/auth/passwordless/email/send", "", `{"email":"ada@example.com"}`)
 	validate("POST", "/api/admin/users", a.token, `{"email":"grace@example.com"}`)
 	validate("GET", "/api/admin/users", a.token, "")
