@@ -25,6 +25,9 @@ latch clients add ID REDIRECT_URI… [--public] [--name NAME] [--consent] [--pas
                                            register a client; a confidential one gets a
                                            generated secret, printed once (the file keeps
                                            its bcrypt hash)
+latch clients add ID --admin [--name NAME] register an admin client: its client-credentials
+                                           tokens reach the admin API (/api/admin/, latch …
+                                           --url) and nothing else
 latch clients remove ID                    unregister a client
 
 These edit the file named by CLIENTS_FILE (JSON, or YAML when it ends in .yaml or
@@ -33,7 +36,7 @@ These edit the file named by CLIENTS_FILE (JSON, or YAML when it ends in .yaml o
 
 // clientsCommand runs `latch clients add|list|remove`.
 func clientsCommand(_ context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	usage := exitError{code: 2, err: errors.New("usage: latch clients list | add ID REDIRECT_URI… [--public] [--name NAME] [--consent] [--passwordless-api] | remove ID")}
+	usage := exitError{code: 2, err: errors.New("usage: latch clients list | add ID REDIRECT_URI… [--public] [--name NAME] [--consent] [--passwordless-api] | add ID --admin [--name NAME] | remove ID")}
 	if len(args) == 0 {
 		return usage
 	}
@@ -53,6 +56,9 @@ func clientsCommand(_ context.Context, args []string, getenv func(string) string
 			kind := "confidential"
 			if c.Public {
 				kind = "public"
+			}
+			if c.Admin {
+				kind = "admin"
 			}
 			if c.Disabled {
 				kind += " (disabled)"
@@ -83,6 +89,8 @@ func clientsCommand(_ context.Context, args []string, getenv func(string) string
 				c.Consent = true
 			case "--passwordless-api":
 				c.PasswordlessAPI = true
+			case "--admin":
+				c.Admin = true
 			case "--name":
 				if i+1 >= len(args) {
 					return usage

@@ -84,11 +84,11 @@ type Config struct {
 	SessionLifetime             time.Duration `env:"SESSION_LIFETIME" default:"7d" help:"A session ends this long after sign-in, used or not."`
 	RateLimitWindow             time.Duration `env:"RATE_LIMIT_WINDOW" default:"1m" help:"Window of the rate limits."`
 	RateLimitMax                int           `env:"RATE_LIMIT_MAX" default:"60" help:"Failed requests per client IP per window on /api (no valid session, malformed); a request that succeeds gives its unit back, so signed-in use is never limited per IP. Health probes, status polls and forward-auth are not counted. 0 turns it off."`
-	RateLimitAuthIPMax          int           `env:"RATE_LIMIT_AUTH_IP_MAX" default:"100" help:"Failed code and link checks per client IP per window; 0 turns off this and every other per-IP limit on the routes that send mail or judge a secret (the unconfirmed-mail and wrong-code budgets too)."`
+	RateLimitAuthIPMax          int           `env:"RATE_LIMIT_AUTH_IP_MAX" default:"100" help:"Failed code and link checks (and admin token requests) per client IP per window; 0 turns off this and every other per-IP limit on the routes that send mail or judge a secret (the unconfirmed-mail and wrong-code budgets too)."`
 	RateLimitUnconfirmedMailMax int           `env:"RATE_LIMIT_UNCONFIRMED_MAIL_MAX" default:"150" help:"Sign-in mails per client network per 15 minutes that have not (yet) led to a sign-in; each sign-in gives its mail back, so a crowd behind one address is never refused while mail to addresses that never sign in is capped."`
 	RateLimitWrongCodesIPMax    int           `env:"RATE_LIMIT_WRONG_CODES_IP_MAX" default:"200" help:"Wrong codes per client network per 15 minutes, across every address (each address also has its own cap)."`
 	RateLimitAuthEmailMax       int           `env:"RATE_LIMIT_AUTH_EMAIL_MAX" default:"2" help:"Sign-in emails (sends and resends) per address per window."`
-	RateLimitAPIClientMax       int           `env:"RATE_LIMIT_API_CLIENT_MAX" default:"1000" help:"Provider API calls (REST, gRPC, Connect) per API client per window; 0 turns it off."`
+	RateLimitAPIClientMax       int           `env:"RATE_LIMIT_API_CLIENT_MAX" default:"1000" help:"Provider API calls (REST, gRPC, Connect) per API client per window, and admin API calls per admin client; 0 turns it off."`
 	RateLimitAPIIPMax           int           `env:"RATE_LIMIT_API_IP_MAX" default:"2000" help:"Provider API calls, token requests included, per client IP per window; 0 (or RATE_LIMIT_AUTH_IP_MAX=0) turns it off."`
 
 	AppName        string `env:"APP_NAME" default:"Latch" help:"Name shown on the login page and in emails."`

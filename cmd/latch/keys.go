@@ -45,18 +45,24 @@ func newIssuer(cfg *Config, store kv.Store, vlt *vault.Vault) (*token.Issuer, er
 // controlSocket is where the running server listens for commands.
 func controlSocket(cfg *Config) string { return filepath.Join(cfg.DataDir, admin.SocketName) }
 
-// listenControl serves the admin commands on the control socket. A
-// server that cannot (a read-only DATA_DIR, another replica on the same
-// directory) still serves; the operator's commands say why they fail.
-func listenControl(cfg *Config, iss *token.Issuer, svc *auth.Service, log *slog.Logger, more ...map[string]admin.Handler) func() error {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		log.Warn("latch: no control socket (latch keys … will not reach this server)", "err", err)
-		return func() error { return nil }
-	}
+// adminCommands are every admin command, audited: the control socket
+// and the admin HTTP API serve this one map (more: the events commands).
+func adminCommands(iss *token.Issuer, svc *auth.Service, auditor auth.Auditor, more ...map[string]admin.Handler) map[string]admin.Handler {
 	handlers := keyCommands(iss)
 	maps.Copy(handlers, userCommands(svc))
 	for _, h := range more {
 		maps.Copy(handlers, h)
+	}
+	return admin.Audited(handlers, auditor)
+}
+
+// listenControl serves the admin commands on the control socket. A
+// server that cannot (a read-only DATA_DIR, another replica on the same
+// directory) still serves; the operator's commands say why they fail.
+func listenControl(cfg *Config, handlers map[string]admin.Handler, log *slog.Logger) func() error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		log.Warn("latch: no control socket (latch keys … will not reach this server)", "err", err)
+		return func() error { return nil }
 	}
 	srv, err := admin.Listen(controlSocket(cfg), handlers, log)
 	if err != nil {
@@ -103,29 +109,35 @@ const keysHelp = `latch keys list     the JWT signing keys: next, current, retir
 latch keys rotate   make a new key current now; the old one stays published until
                     every token it signed has expired
 
-Works against the Latch running on this machine with the same DATA_DIR (through
-its control socket, DATA_DIR/latch.sock); with REDIS_URL set and no server on
-this machine, it opens the store itself.`
+--json prints one JSON document. Works against the Latch running on this machine
+with the same DATA_DIR (through its control socket, DATA_DIR/latch.sock); with
+REDIS_URL set and no server on this machine, it opens the store itself; or a
+remote one:` + remoteHelp
 
 // keysCommand runs `latch keys list|rotate`.
 func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) != 1 || (args[0] != "list" && args[0] != "rotate") {
-		return exitError{code: 2, err: fmt.Errorf("usage: latch keys list|rotate")}
-	}
-	cfg, err := loadConfig(getenv)
+	args, o, err := adminFlags(args)
 	if err != nil {
-		return exitError{code: 2, err: configError(err)}
+		return exitError{code: 2, err: err}
+	}
+	if len(args) != 1 || (args[0] != "list" && args[0] != "rotate") {
+		return exitError{code: 2, err: fmt.Errorf("usage: latch keys list|rotate [--json]")}
 	}
 	var keys []keyJSON
-	err = admin.Call(ctx, controlSocket(cfg), "keys."+args[0], nil, &keys)
-	if errors.Is(err, admin.ErrNotRunning) {
-		if cfg.RedisURL == "" {
-			return fmt.Errorf("no Latch is running with DATA_DIR=%s (nothing answers on %s); start it (latch serve) and run this again", cfg.DataDir, controlSocket(cfg))
-		}
-		keys, err = keysDirect(ctx, cfg, args[0])
+	remote, err := o.remote(getenv)
+	if err != nil {
+		return err
+	}
+	if remote != nil {
+		err = callAdmin(ctx, getenv, o, "keys."+args[0], nil, &keys)
+	} else {
+		keys, err = keysLocal(ctx, getenv, args[0])
 	}
 	if err != nil {
 		return err
+	}
+	if o.json {
+		return writeJSONDoc(stdout, keys)
 	}
 	if args[0] == "rotate" && len(keys) > 0 {
 		fmt.Fprintf(stdout, "rotated: new tokens are signed by %s\n\n", keys[0].ID)
@@ -138,6 +150,24 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	tw.Flush()
 	fmt.Fprintln(stdout, "\nUNTIL: when a next key starts signing, the current one is replaced, a retired one is unpublished.")
 	return nil
+}
+
+// keysLocal runs a keys command through the control socket, or on a
+// Redis store directly when no server runs on this machine.
+func keysLocal(ctx context.Context, getenv func(string) string, verb string) ([]keyJSON, error) {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return nil, exitError{code: 2, err: configError(err)}
+	}
+	var keys []keyJSON
+	err = admin.Call(ctx, controlSocket(cfg), "keys."+verb, nil, &keys)
+	if errors.Is(err, admin.ErrNotRunning) {
+		if cfg.RedisURL == "" {
+			return nil, fmt.Errorf("no Latch is running with DATA_DIR=%s (nothing answers on %s); start it (latch serve) and run this again, or reach a remote one with --url", cfg.DataDir, controlSocket(cfg))
+		}
+		return keysDirect(ctx, cfg, verb)
+	}
+	return keys, err
 }
 
 // keysDirect works on a Redis store without a server on this machine.

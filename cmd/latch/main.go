@@ -150,6 +150,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// No command takes flags yet (settings are environment variables), but
 	// each answers --help, and a flag it does not know stops it before it
 	// does anything.
+	if slices.Contains(withSubcommands, cmd.name) && len(args) > 0 && !slices.Contains([]string{"-h", "-help", "--help"}, args[0]) {
+		// Their flags (--json, --url, --public …) are theirs to read,
+		// before or after the verb.
+		return cmd.run(ctx, args, getenv, stdout)
+	}
 	fs := flag.NewFlagSet("latch "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.Usage = func() {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/latch-auth/latch/internal/admin"
 	"github.com/latch-auth/latch/internal/audit"
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/boltstore"
@@ -460,7 +461,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		return fail(err)
 	}
 	a.closers = append(a.closers, closeAudit)
-	auditor := audit.Tee{m, audit.New(auditOut, audit.Request{ID: web.RequestID, ClientIP: web.ClientIP})}
+	auditor := audit.Tee{m, audit.New(auditOut, audit.Request{ID: web.RequestID, ClientIP: web.ClientIP, Actor: admin.Actor})}
 	hooks, err := buildWebhooks(cfg, a, secret, hookStore, m, log)
 	if err != nil {
 		return fail(err)
@@ -495,6 +496,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	if cfg.RateLimitAuthIPMax == 0 || failureBudget == 0 {
 		failureBudget = -1
 	}
+	forget := &userDeletedHooks{}
 	svc, err := auth.NewService(auth.Config{
 		Type:                  cfg.passwordless,
 		Expiry:                cfg.PasswordlessExpiry,
@@ -517,7 +519,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		RequesterCounters:     ipCounters,
 		Upstream:              up,
 		Auditor:               auditor,
-		OnUserDeleted:         []func(context.Context, string) error{passkey.ForgetUser(store, nil)},
+		OnUserDeleted:         []func(context.Context, string) error{passkey.ForgetUser(store, nil), forget.run},
 	}, store, mailer)
 	if err != nil {
 		return fail(err)
@@ -532,9 +534,10 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		// The store may come back; the first token request tries again.
 		log.Warn("latch: signing keys not loaded yet", "err", err)
 	}
-	a.closers = append(a.closers, listenControl(cfg, issuer, svc, log, eventCommands(hooks)))
+	commands := adminCommands(issuer, svc, auditor, eventCommands(hooks))
+	a.closers = append(a.closers, listenControl(cfg, commands, log))
 
-	mountProvider, reloadClients, err := openIDProvider(cfg, secret, svc, vlt, issuer, store, log)
+	mountProvider, reloadClients, err := openIDProvider(cfg, secret, svc, vlt, issuer, store, commands, forget, log)
 	if err != nil {
 		return fail(err)
 	}

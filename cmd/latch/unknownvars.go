@@ -34,7 +34,7 @@ func unknownSettings(names []string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, n := range names {
-		if known[n] || slices.Contains(notLatchNames, n) || strings.HasPrefix(n, "LATCH_TEST_") {
+		if known[n] || slices.Contains(notLatchNames, n) || slices.Contains(remoteVars, n) || strings.HasPrefix(n, "LATCH_TEST_") {
 			continue
 		}
 		best, bestDist := "", 3

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,22 +18,28 @@ import (
 // Latch running on this machine, through its control socket (bbolt holds
 // a file lock, so only the server may open the store).
 
-const usersHelp = `latch users list [--json]            every user
-latch users show EMAIL [--json]      one user, with groups and metadata
-latch users add EMAIL                add a user (sign-up by invitation or closed)
-latch users invite EMAIL             add a user and mail them a sign-up link
-latch users disable EMAIL            sign them out everywhere; they cannot sign in
-latch users enable EMAIL
-latch users delete EMAIL             remove them and everything kept with them
-latch users groups EMAIL [GROUP…]    set their groups (none: clear them)
+const usersHelp = `latch users list                   every user
+latch users show USER              one user, with groups and metadata
+latch users add EMAIL              add a user (sign-up by invitation or closed)
+latch users invite EMAIL           add a user and mail them a sign-up link
+latch users disable USER           sign them out everywhere; they cannot sign in
+latch users enable USER
+latch users delete USER            remove them and everything kept with them
+latch users groups USER [GROUP…]   set their groups (none: clear them)
+latch users metadata USER JSON     set their metadata (a JSON object)
+
+USER is an address or a user id. --json prints one JSON document.
 
 Works against the Latch running on this machine with the same DATA_DIR,
-through its control socket (DATA_DIR/latch.sock).`
+through its control socket (DATA_DIR/latch.sock), or a remote one:` + remoteHelp
 
-const sessionsHelp = `latch sessions list EMAIL [--json]   where they are signed in
-latch sessions revoke EMAIL          sign them out everywhere (refresh tokens too)
+const sessionsHelp = `latch sessions list USER     where they are signed in
+latch sessions revoke USER   sign them out everywhere (refresh tokens too)
 
-Works against the Latch running on this machine with the same DATA_DIR.`
+USER is an address or a user id. --json prints one JSON document.
+
+Works against the Latch running on this machine with the same DATA_DIR, or a
+remote one:` + remoteHelp
 
 // userJSON is a user as the commands print it.
 type userJSON struct {
@@ -72,28 +77,97 @@ type sessionJSON struct {
 	ExpiresAt  time.Time `json:"expiresAt"`
 }
 
-// userArgs are the arguments of a users or sessions command on the socket.
-type userArgs struct {
-	Email  string   `json:"email"`
-	Groups []string `json:"groups,omitempty"`
+// The arguments of the users and sessions commands, as both transports
+// send them: user is an address or a user id (the REST paths' {user}).
+type (
+	userArgs struct {
+		User string `json:"user"`
+	}
+	newUserArgs struct {
+		Email string `json:"email"`
+	}
+	groupsArgs struct {
+		User   string   `json:"user"`
+		Groups []string `json:"groups"`
+	}
+	metadataArgs struct {
+		User     string          `json:"user"`
+		Metadata json.RawMessage `json:"metadata"`
+	}
+)
+
+// findUser finds a user by address, or by id for anything without an @.
+func findUser(ctx context.Context, svc *auth.Service, ref string) (*auth.User, error) {
+	if ref == "" {
+		return nil, auth.FieldError("user", "is required (an address or a user id)")
+	}
+	var u *auth.User
+	var err error
+	if strings.Contains(ref, "@") {
+		u, err = svc.UserByEmail(ctx, ref)
+	} else {
+		u, err = svc.User(ctx, ref)
+	}
+	switch {
+	case errors.Is(err, auth.ErrNotFound):
+		return nil, auth.Errorf(auth.CodeNotFound, "no user has the address or id %s", ref)
+	case err != nil && auth.ErrorCode(err) == auth.CodeInternal:
+		return nil, auth.Unavailable("find user", err)
+	}
+	return u, err
 }
 
-// userCommands are the socket's handlers for users and sessions.
+// userCommands are the admin handlers for users and sessions.
 func userCommands(svc *auth.Service) map[string]admin.Handler {
-	one := func(ctx context.Context, raw json.RawMessage) (*auth.User, userArgs, error) {
-		var a userArgs
-		if err := json.Unmarshal(raw, &a); err != nil {
-			return nil, a, err
+	one := func(ctx context.Context, raw json.RawMessage, a any, ref func() string) (*auth.User, error) {
+		if err := admin.DecodeArgs(raw, a); err != nil {
+			return nil, err
 		}
-		u, err := svc.UserByEmail(ctx, a.Email)
-		if errors.Is(err, auth.ErrNotFound) {
-			return nil, a, fmt.Errorf("no user has the address %s", a.Email)
-		}
-		return u, a, err
+		return findUser(ctx, svc, ref())
 	}
-	operator := auth.Caller{Requester: "operator"}
+	onUser := func(change func(ctx context.Context, u *auth.User) (*auth.User, error)) admin.Handler {
+		return func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var a userArgs
+			u, err := one(ctx, raw, &a, func() string { return a.User })
+			if err != nil {
+				return nil, err
+			}
+			if u, err = change(ctx, u); err != nil {
+				return nil, err
+			}
+			return userBody(u), nil
+		}
+	}
+	create := func(invite bool) admin.Handler {
+		return func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var a newUserArgs
+			if err := admin.DecodeArgs(raw, &a); err != nil {
+				return nil, err
+			}
+			if a.Email == "" {
+				return nil, auth.FieldError("email", "is required")
+			}
+			var u *auth.User
+			var err error
+			if invite {
+				// The mail counts against the address's send limit, and
+				// against the admin client's (or the operator's) own.
+				caller := auth.Caller{Requester: "admin:" + admin.Actor(ctx)}
+				u, _, err = svc.Invite(ctx, a.Email, caller)
+			} else {
+				u, err = svc.CreateUser(ctx, a.Email)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return userBody(u), nil
+		}
+	}
 	return map[string]admin.Handler{
-		"users.list": func(ctx context.Context, _ json.RawMessage) (any, error) {
+		"users.list": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			if err := admin.DecodeArgs(raw, &struct{}{}); err != nil {
+				return nil, err
+			}
 			list, err := svc.Users(ctx)
 			out := make([]userJSON, 0, len(list))
 			for _, u := range list {
@@ -101,77 +175,43 @@ func userCommands(svc *auth.Service) map[string]admin.Handler {
 			}
 			return out, err
 		},
-		"users.show": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			u, _, err := one(ctx, raw)
-			if err != nil {
-				return nil, err
-			}
-			return userBody(u), nil
-		},
-		"users.add": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var a userArgs
-			if err := json.Unmarshal(raw, &a); err != nil {
-				return nil, err
-			}
-			u, err := svc.CreateUser(ctx, a.Email)
-			if err != nil {
-				return nil, err
-			}
-			return userBody(u), nil
-		},
-		"users.invite": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			var a userArgs
-			if err := json.Unmarshal(raw, &a); err != nil {
-				return nil, err
-			}
-			u, _, err := svc.Invite(ctx, a.Email, operator)
-			if err != nil {
-				return nil, err
-			}
-			return userBody(u), nil
-		},
-		"users.disable": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			u, _, err := one(ctx, raw)
-			if err != nil {
-				return nil, err
-			}
-			u, err = svc.SetDisabled(ctx, u.ID, true)
-			if err != nil {
-				return nil, err
-			}
-			return userBody(u), nil
-		},
-		"users.enable": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			u, _, err := one(ctx, raw)
-			if err != nil {
-				return nil, err
-			}
-			u, err = svc.SetDisabled(ctx, u.ID, false)
-			if err != nil {
-				return nil, err
-			}
-			return userBody(u), nil
-		},
-		"users.delete": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			u, _, err := one(ctx, raw)
-			if err != nil {
-				return nil, err
-			}
-			return userBody(u), svc.DeleteUser(ctx, u.ID)
-		},
+		"users.show":   onUser(func(_ context.Context, u *auth.User) (*auth.User, error) { return u, nil }),
+		"users.add":    create(false),
+		"users.invite": create(true),
+		"users.disable": onUser(func(ctx context.Context, u *auth.User) (*auth.User, error) {
+			return svc.SetDisabled(ctx, u.ID, true)
+		}),
+		"users.enable": onUser(func(ctx context.Context, u *auth.User) (*auth.User, error) {
+			return svc.SetDisabled(ctx, u.ID, false)
+		}),
+		"users.delete": onUser(func(ctx context.Context, u *auth.User) (*auth.User, error) {
+			return u, svc.DeleteUser(ctx, u.ID)
+		}),
 		"users.groups": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			u, a, err := one(ctx, raw)
+			var a groupsArgs
+			u, err := one(ctx, raw, &a, func() string { return a.User })
 			if err != nil {
 				return nil, err
 			}
-			u, err = svc.SetGroups(ctx, u.ID, a.Groups)
+			if u, err = svc.SetGroups(ctx, u.ID, a.Groups); err != nil {
+				return nil, err
+			}
+			return userBody(u), nil
+		},
+		"users.metadata": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var a metadataArgs
+			u, err := one(ctx, raw, &a, func() string { return a.User })
 			if err != nil {
+				return nil, err
+			}
+			if u, err = svc.SetMetadata(ctx, u.ID, a.Metadata); err != nil {
 				return nil, err
 			}
 			return userBody(u), nil
 		},
 		"sessions.list": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			u, _, err := one(ctx, raw)
+			var a userArgs
+			u, err := one(ctx, raw, &a, func() string { return a.User })
 			if err != nil {
 				return nil, err
 			}
@@ -184,7 +224,8 @@ func userCommands(svc *auth.Service) map[string]admin.Handler {
 			return out, err
 		},
 		"sessions.revoke": func(ctx context.Context, raw json.RawMessage) (any, error) {
-			u, _, err := one(ctx, raw)
+			var a userArgs
+			u, err := one(ctx, raw, &a, func() string { return a.User })
 			if err != nil {
 				return nil, err
 			}
@@ -196,26 +237,25 @@ func userCommands(svc *auth.Service) map[string]admin.Handler {
 
 // usersCommand runs `latch users …`.
 func usersCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	args, asJSON := jsonFlag(args)
-	verbs := map[string]int{"list": 0, "show": 1, "add": 1, "invite": 1, "disable": 1, "enable": 1, "delete": 1, "groups": -1}
+	args, o, err := adminFlags(args)
+	if err != nil {
+		return exitError{code: 2, err: err}
+	}
+	verbs := map[string]int{"list": 0, "show": 1, "add": 1, "invite": 1, "disable": 1, "enable": 1, "delete": 1, "groups": -1, "metadata": 2}
 	if len(args) == 0 {
-		return exitError{code: 2, err: errors.New("usage: latch users list|show|add|invite|disable|enable|delete|groups … (latch users --help)")}
+		return exitError{code: 2, err: errors.New("usage: latch users list|show|add|invite|disable|enable|delete|groups|metadata … (latch users --help)")}
 	}
 	want, ok := verbs[args[0]]
 	if !ok || (want >= 0 && len(args)-1 != want) || (want < 0 && len(args) < 2) {
 		return exitError{code: 2, err: fmt.Errorf("usage: latch users %s (latch users --help)", usageOf(args[0]))}
 	}
-	var a userArgs
-	if len(args) > 1 {
-		a.Email = args[1]
-		a.Groups = append([]string{}, args[2:]...)
-	}
-	if args[0] == "list" {
+	verb := args[0]
+	if verb == "list" {
 		var list []userJSON
-		if err := callServer(ctx, getenv, "users.list", nil, &list); err != nil {
+		if err := callAdmin(ctx, getenv, o, "users.list", nil, &list); err != nil {
 			return err
 		}
-		if asJSON {
+		if o.json {
 			return writeJSONDoc(stdout, list)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -225,14 +265,26 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		}
 		return tw.Flush()
 	}
+	var a any = userArgs{User: args[1]}
+	switch verb {
+	case "add", "invite":
+		a = newUserArgs{Email: args[1]}
+	case "groups":
+		a = groupsArgs{User: args[1], Groups: append([]string{}, args[2:]...)}
+	case "metadata":
+		if !json.Valid([]byte(args[2])) {
+			return exitError{code: 2, err: errors.New(`usage: latch users metadata USER '{"key":"value"}' (a JSON object)`)}
+		}
+		a = metadataArgs{User: args[1], Metadata: json.RawMessage(args[2])}
+	}
 	var u userJSON
-	if err := callServer(ctx, getenv, "users."+args[0], a, &u); err != nil {
+	if err := callAdmin(ctx, getenv, o, "users."+verb, a, &u); err != nil {
 		return err
 	}
-	if asJSON {
+	if o.json {
 		return writeJSONDoc(stdout, u)
 	}
-	switch args[0] {
+	switch verb {
 	case "delete":
 		fmt.Fprintf(stdout, "deleted %s (%s) and everything kept with them\n", u.Email, u.ID)
 	case "invite":
@@ -244,29 +296,32 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 	return nil
 }
 
-// sessionsCommand runs `latch sessions list|revoke EMAIL`.
+// sessionsCommand runs `latch sessions list|revoke USER`.
 func sessionsCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	args, asJSON := jsonFlag(args)
-	if len(args) != 2 || (args[0] != "list" && args[0] != "revoke") {
-		return exitError{code: 2, err: errors.New("usage: latch sessions list|revoke EMAIL")}
+	args, o, err := adminFlags(args)
+	if err != nil {
+		return exitError{code: 2, err: err}
 	}
-	a := userArgs{Email: args[1]}
+	if len(args) != 2 || (args[0] != "list" && args[0] != "revoke") {
+		return exitError{code: 2, err: errors.New("usage: latch sessions list|revoke USER")}
+	}
+	a := userArgs{User: args[1]}
 	if args[0] == "revoke" {
 		var r map[string]int
-		if err := callServer(ctx, getenv, "sessions.revoke", a, &r); err != nil {
+		if err := callAdmin(ctx, getenv, o, "sessions.revoke", a, &r); err != nil {
 			return err
 		}
-		if asJSON {
+		if o.json {
 			return writeJSONDoc(stdout, r)
 		}
-		fmt.Fprintf(stdout, "signed %s out everywhere: %d sessions ended\n", a.Email, r["revoked"])
+		fmt.Fprintf(stdout, "signed %s out everywhere: %d sessions ended\n", a.User, r["revoked"])
 		return nil
 	}
 	var list []sessionJSON
-	if err := callServer(ctx, getenv, "sessions.list", a, &list); err != nil {
+	if err := callAdmin(ctx, getenv, o, "sessions.list", a, &list); err != nil {
 		return err
 	}
-	if asJSON {
+	if o.json {
 		return writeJSONDoc(stdout, list)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -275,27 +330,6 @@ func sessionsCommand(ctx context.Context, args []string, getenv func(string) str
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Device, s.Network, s.Method, s.CreatedAt.Format(time.RFC3339), s.LastSeenAt.Format(time.RFC3339))
 	}
 	return tw.Flush()
-}
-
-// callServer runs one command on the local server's control socket.
-func callServer(ctx context.Context, getenv func(string) string, command string, args, result any) error {
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return exitError{code: 2, err: configError(err)}
-	}
-	err = admin.Call(ctx, controlSocket(cfg), command, args, result)
-	if errors.Is(err, admin.ErrNotRunning) {
-		return fmt.Errorf("no Latch is running with DATA_DIR=%s (nothing answers on %s); start it (latch serve) and run this again", cfg.DataDir, controlSocket(cfg))
-	}
-	return err
-}
-
-func jsonFlag(args []string) ([]string, bool) {
-	i := slices.Index(args, "--json")
-	if i < 0 {
-		return args, false
-	}
-	return slices.Delete(slices.Clone(args), i, i+1), true
 }
 
 func writeJSONDoc(w io.Writer, v any) error {
@@ -309,9 +343,11 @@ func usageOf(verb string) string {
 	case "list":
 		return "list [--json]"
 	case "groups":
-		return "groups EMAIL [GROUP…]"
+		return "groups USER [GROUP…]"
+	case "metadata":
+		return "metadata USER JSON"
 	}
-	return verb + " EMAIL"
+	return verb + " USER"
 }
 
 func lastSignIn(u userJSON) string {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/admin"
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/events"
 	"github.com/latch-auth/latch/internal/mail/mailqueue"
 	"github.com/latch-auth/latch/internal/metrics"
@@ -76,7 +77,7 @@ type eventArgs struct {
 }
 
 // errWebhooksOff answers the events commands of a server without webhooks.
-var errWebhooksOff = errors.New("webhooks are off on this Latch (WEBHOOK_URL is not set)")
+var errWebhooksOff = auth.Errorf(auth.CodeNotFound, "webhooks are off on this Latch (WEBHOOK_URL is not set)")
 
 // eventCommands are the control socket's handlers for webhook events:
 // events.failed lists the dead letters (args none; result a JSON array of
@@ -85,7 +86,10 @@ var errWebhooksOff = errors.New("webhooks are off on this Latch (WEBHOOK_URL is 
 // q is nil when webhooks are off.
 func eventCommands(q *events.Queue) map[string]admin.Handler {
 	return map[string]admin.Handler{
-		"events.failed": func(ctx context.Context, _ json.RawMessage) (any, error) {
+		"events.failed": func(ctx context.Context, raw json.RawMessage) (any, error) {
+			if err := admin.DecodeArgs(raw, &struct{}{}); err != nil {
+				return nil, err
+			}
 			if q == nil {
 				return nil, errWebhooksOff
 			}
@@ -96,12 +100,15 @@ func eventCommands(q *events.Queue) map[string]admin.Handler {
 				return nil, errWebhooksOff
 			}
 			var a eventArgs
-			if err := json.Unmarshal(raw, &a); err != nil || a.ID == "" {
-				return nil, errors.New(`events.replay takes {"id": "msg_…"}`)
+			if err := admin.DecodeArgs(raw, &a); err != nil {
+				return nil, err
+			}
+			if a.ID == "" {
+				return nil, auth.FieldError("id", `is required (events.replay takes {"id": "msg_…"})`)
 			}
 			err := q.Replay(ctx, a.ID)
 			if errors.Is(err, events.ErrNotFound) {
-				return nil, fmt.Errorf("no failed event has the id %s (latch events failed lists them)", a.ID)
+				return nil, auth.Errorf(auth.CodeNotFound, "no failed event has the id %s (latch events failed lists them)", a.ID)
 			}
 			if err != nil {
 				return nil, err
@@ -115,15 +122,19 @@ const eventsHelp = `latch events failed [--json]   webhook events given up on (n
 latch events replay ID         send one of them again, with the same webhook-id
 
 Works against the Latch running on this machine with the same DATA_DIR,
-through its control socket (DATA_DIR/latch.sock).`
+through its control socket (DATA_DIR/latch.sock), or a remote one:` + remoteHelp
 
 // eventsCommand runs `latch events failed|replay`.
 func eventsCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	args, asJSON := jsonFlag(args)
+	args, o, err := adminFlags(args)
+	if err != nil {
+		return exitError{code: 2, err: err}
+	}
+	asJSON := o.json
 	switch {
 	case len(args) == 1 && args[0] == "failed":
 		list := []failedJSON{}
-		if err := callServer(ctx, getenv, "events.failed", nil, &list); err != nil {
+		if err := callAdmin(ctx, getenv, o, "events.failed", nil, &list); err != nil {
 			return err
 		}
 		if asJSON {
@@ -145,7 +156,7 @@ func eventsCommand(ctx context.Context, args []string, getenv func(string) strin
 		return tw.Flush()
 	case len(args) == 2 && args[0] == "replay":
 		var r map[string]any
-		if err := callServer(ctx, getenv, "events.replay", eventArgs{ID: args[1]}, &r); err != nil {
+		if err := callAdmin(ctx, getenv, o, "events.replay", eventArgs{ID: args[1]}, &r); err != nil {
 			return err
 		}
 		if asJSON {

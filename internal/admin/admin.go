@@ -9,8 +9,9 @@
 //	→ {"command":"keys.rotate","args":{…}}
 //	← {"result":{…}}  or  {"error":"a sentence for a person"}
 //
-// Commands are named "<noun>.<verb>" (keys.rotate, keys.list; users.*
-// and sessions.* later) and registered by the program as Handlers.
+// Commands are named "<noun>.<verb>" (keys.rotate, users.disable, …)
+// and registered by the program as Handlers; the admin HTTP API
+// (package adminapi) serves the same Handlers over REST routes.
 package admin
 
 import (
@@ -34,9 +35,10 @@ const SocketName = "latch.sock"
 // ErrNotRunning means no server answers on the socket.
 var ErrNotRunning = errors.New("admin: no Latch is running")
 
-// Handler runs one command with its JSON arguments (nil when none) and
-// returns what to send back, encoded as JSON. Its error's text is sent
-// to the caller, who is the machine's operator.
+// Handler runs one command with its JSON arguments (nil when none; read
+// them with DecodeArgs) and returns what to send back, encoded as JSON.
+// Its error's text is sent to the socket's caller, who is the machine's
+// operator; an *auth.Error's code also sets the HTTP API's status.
 type Handler func(ctx context.Context, args json.RawMessage) (any, error)
 
 // Limits of one exchange.
@@ -136,7 +138,7 @@ func (s *Server) handle(c *net.UnixConn) {
 	case h == nil:
 		resp.Error = fmt.Sprintf("this Latch does not know the command %q (is it an older release?)", req.Command)
 	default:
-		ctx, cancel := context.WithTimeout(s.ctx, commandTimeout)
+		ctx, cancel := context.WithTimeout(WithActor(s.ctx, Operator), commandTimeout)
 		out, err := h(ctx, req.Args)
 		cancel()
 		if err != nil {

@@ -17,6 +17,9 @@ import (
 type Request struct {
 	ID       func(ctx context.Context) string
 	ClientIP func(ctx context.Context) string
+	// Actor names who acts through an admin command (an admin client
+	// "client:ID", or the operator on the control socket), "" otherwise.
+	Actor func(ctx context.Context) string
 }
 
 // Log is an auth.Auditor that writes one JSON line per event.
@@ -61,6 +64,11 @@ func (l *Log) Audit(ctx context.Context, e auth.Event) {
 	if l.req.ClientIP != nil {
 		if ip := l.req.ClientIP(ctx); ip != "" {
 			attrs = append(attrs, slog.String("clientIp", ip))
+		}
+	}
+	if l.req.Actor != nil {
+		if a := l.req.Actor(ctx); a != "" {
+			attrs = append(attrs, slog.String("actor", a))
 		}
 	}
 	if e.Email != "" {

@@ -47,7 +47,7 @@ func (s *Service) CreateUser(ctx context.Context, email string) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.ensureUser(ctx, email, true, s.clock.Now())
+	u, err := s.ensureUser(ctx, email, true, false, s.clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -166,8 +166,9 @@ func (s *Service) RevokeSessions(ctx context.Context, id string) (int, error) {
 }
 
 // DeleteUser removes a person everywhere their data lives: sessions, the
-// user record and its address, and, through Config.OnUserDeleted, the
-// records other packages keep (passkeys, consents, queued mail). The
+// sign-ins still pending for their address and the mail queued for them,
+// the user record and its address, and, through Config.OnUserDeleted,
+// the records other packages keep (passkeys, consents, refresh tokens). The
 // address is free to sign up again afterwards, as a new user.
 func (s *Service) DeleteUser(ctx context.Context, id string) error {
 	now := s.clock.Now()
@@ -183,6 +184,9 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 		return storeError("decode user", err)
 	}
 	if _, err := s.EndUserSessions(ctx, id); err != nil {
+		return err
+	}
+	if err := s.dropChallenges(ctx, u.Email, now); err != nil {
 		return err
 	}
 	var errs []error
@@ -207,6 +211,38 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 	s.cfg.Auditor.Audit(ctx, Event{Kind: EventUserDeleted, Email: u.Email, UserID: id})
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("auth: delete user %s: some records of other packages remain: %w", id, err)
+	}
+	return nil
+}
+
+// dropChallenges removes the pending sign-ins of email, and through the
+// Mailer the mail still queued for each: a resend's mail replaces the one
+// queued for its challenge, so a suppressed one, which carries neither
+// address nor secret and is never delivered, takes its place.
+func (s *Service) dropChallenges(ctx context.Context, email string, now time.Time) error {
+	var pending []*Challenge
+	err := s.store.Scan(ctx, "chal:", now, func(key string, rec []byte) error {
+		c, err := decodeChallenge(strings.TrimPrefix(key, "chal:"), rec)
+		if err == nil && identity(c.Email) == identity(email) {
+			pending = append(pending, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return storeError("find pending sign-ins", err)
+	}
+	for _, c := range pending {
+		if err := s.store.Delete(ctx, challengeKey(c.ID)); err != nil {
+			return storeError("delete pending sign-in", err)
+		}
+		if c.TokenHash != nil {
+			if err := s.store.Delete(ctx, linkKey(c.TokenHash)); err != nil {
+				return storeError("delete pending sign-in", err)
+			}
+		}
+		if err := s.mailer.SendLogin(ctx, &LoginMail{ChallengeID: c.ID, Suppressed: true, ExpiresAt: now.Add(time.Minute)}); err != nil {
+			return Unavailable("withdraw queued mail", err)
+		}
 	}
 	return nil
 }

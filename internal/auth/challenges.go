@@ -25,14 +25,18 @@ const (
 	locked                  // too many wrong codes before; not judged
 )
 
-// putChallenge stores c and the index of its link token. The two writes
-// are independent, so they go at once: on bbolt they share one group
-// commit, on Redis one round trip's wait. Until both are stored the send
-// has not answered, so nobody holds the link yet.
-func (s *Service) putChallenge(ctx context.Context, c *Challenge, now time.Time) error {
+// putChallenge stores c and indexes it under linkHash, the hash of its
+// link token. The two writes are independent, so they go at once: on
+// bbolt they share one group commit, on Redis one round trip's wait.
+// Until both are stored the send has not answered, so nobody holds the
+// link yet. A suppressed challenge keeps no hashes, but is indexed all
+// the same under the hash of the token it was never sent: the send costs
+// the same writes whoever asks (no timing oracle), and the index leads to
+// a challenge that no token matches.
+func (s *Service) putChallenge(ctx context.Context, c *Challenge, linkHash []byte, now time.Time) error {
 	linked := make(chan error, 1)
-	if c.TokenHash != nil {
-		go func() { linked <- s.store.Put(ctx, linkKey(c.TokenHash), []byte(c.ID), c.ExpiresAt, now) }()
+	if linkHash != nil {
+		go func() { linked <- s.store.Put(ctx, linkKey(linkHash), []byte(c.ID), c.ExpiresAt, now) }()
 	} else {
 		linked <- nil
 	}

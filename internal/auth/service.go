@@ -192,12 +192,13 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	}
 	c.Locale = mailLocale(req, stored)
 	s.setSecrets(c, code, token)
+	linkHash := c.TokenHash
 	if !allowed {
 		// The hashes were computed, so the answer costs what any other
 		// does, but nothing is stored that a guess could match.
 		c.CodeHash, c.TokenHash = nil, nil
 	}
-	if err := s.putChallenge(ctx, c, now); err != nil {
+	if err := s.putChallenge(ctx, c, linkHash, now); err != nil {
 		return nil, err
 	}
 	s.cfg.Auditor.Audit(ctx, Event{Kind: EventLoginRequested, Email: email, ChallengeID: id, Suppressed: !allowed})
@@ -513,7 +514,7 @@ func (s *Service) login(ctx context.Context, c *Challenge, method string) (*Logi
 		// against the requester's budget of unconfirmed mail.
 		s.release(ctx, &reservation{at: c.ReservedAt, taken: []limit{s.unconfirmedMailLimit(c.Requester)}})
 	}
-	u, err := s.ensureUser(ctx, c.Email, s.cfg.Signup == SignupOpen, now)
+	u, err := s.ensureUser(ctx, c.Email, s.cfg.Signup == SignupOpen, true, now)
 	if err != nil {
 		return nil, err
 	}

@@ -80,7 +80,7 @@ func (s *Service) Upgrade(ctx context.Context, src LegacySource) (UpgradeReport,
 		if !c.Live(now) {
 			continue
 		}
-		if err := s.putChallenge(ctx, c, now); err != nil {
+		if err := s.putChallenge(ctx, c, c.TokenHash, now); err != nil {
 			return r, err
 		}
 		r.Challenges++

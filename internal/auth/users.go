@@ -14,7 +14,9 @@ import (
 // all get the one user. Case does not matter; the stored Email keeps the
 // spelling first seen.
 // With create false a missing user is not created and nil is returned.
-func (s *Service) ensureUser(ctx context.Context, email string, create bool, now time.Time) (*User, error) {
+// signIn records the sign-in (LastSignInAt); an operator adding a user
+// (CreateUser) does not.
+func (s *Service) ensureUser(ctx context.Context, email string, create, signIn bool, now time.Time) (*User, error) {
 	if !create {
 		if _, err := s.userByEmail(ctx, email, now); errors.Is(err, ErrNotFound) {
 			return nil, nil
@@ -42,10 +44,12 @@ func (s *Service) ensureUser(ctx context.Context, email string, create bool, now
 		} else {
 			u, created = &User{ID: uid, Email: email, CreatedAt: now}, true
 		}
-		if u.Disabled {
+		if u.Disabled || (!signIn && !created) {
 			return kv.Change{Op: kv.Keep}, nil
 		}
-		u.LastSignInAt = now
+		if signIn {
+			u.LastSignInAt = now
+		}
 		return kv.Change{Op: kv.Write, Value: encodeUser(u)}, nil
 	})
 	if err != nil {

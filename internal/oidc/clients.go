@@ -30,6 +30,12 @@ type Client struct {
 	Allow                  Allow    `json:"allow" yaml:"allow"`
 	PasswordlessAPI        bool     `json:"passwordlessApi,omitempty" yaml:"passwordlessApi,omitempty"`
 	Disabled               bool     `json:"disabled,omitempty" yaml:"disabled,omitempty"`
+	// Admin marks a machine client of the admin API (/api/admin/): its
+	// client-credentials tokens are admin tokens and nothing else. Such a
+	// client has a secret and no other job (no redirect URIs, not the
+	// passwordless API), so the credential that can manage every user is
+	// never the one an app signs people in with.
+	Admin bool `json:"admin,omitempty" yaml:"admin,omitempty"`
 }
 
 // Allow says who may sign in to a client; all empty lets every signed-in
@@ -133,7 +139,10 @@ func (c *Client) validate() error {
 	if !c.Public && c.Secret == "" {
 		errs = append(errs, fmt.Errorf("client %q has no secret (set public: true for an app that cannot keep one)", c.ID))
 	}
-	if len(c.RedirectURIs) == 0 && !c.PasswordlessAPI {
+	if c.Admin && (c.Public || c.PasswordlessAPI || len(c.RedirectURIs) > 0 || len(c.PostLogoutRedirectURIs) > 0) {
+		errs = append(errs, fmt.Errorf("client %q is an admin client: it may not also be public, use the passwordless API or have redirect URIs (give each job its own client)", c.ID))
+	}
+	if len(c.RedirectURIs) == 0 && !c.PasswordlessAPI && !c.Admin {
 		errs = append(errs, fmt.Errorf("client %q has no redirectUris", c.ID))
 	}
 	for _, u := range append(slices.Clone(c.RedirectURIs), c.PostLogoutRedirectURIs...) {
@@ -252,4 +261,17 @@ func (r *Registry) AnyAPI() bool {
 		}
 	}
 	return false
+}
+
+// AuthenticateAdmin reports whether id and secret are those of an
+// enabled admin client.
+func (r *Registry) AuthenticateAdmin(id, secret string) bool {
+	c := r.Client(id)
+	return c != nil && c.Admin && c.Authenticate(secret)
+}
+
+// KnowsAdmin reports whether id is an enabled admin client.
+func (r *Registry) KnowsAdmin(id string) bool {
+	c := r.Client(id)
+	return c != nil && c.Admin
 }

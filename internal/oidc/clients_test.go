@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -71,6 +73,11 @@ func TestParseClients(t *testing.T) {
 		{"no redirect URI", `[{"id": "a", "secret": "x"}]`, false},
 		{"fragment", `[{"id": "a", "secret": "x", "redirectUris": ["https://a/cb#x"]}]`, false},
 		{"twice", `[{"id": "a", "secret": "x", "redirectUris": ["https://a/cb"]}, {"id": "a", "secret": "y", "redirectUris": ["https://a/cb"]}]`, false},
+		{"admin", `[{"id": "ops", "secret": "x", "admin": true}]`, true},
+		{"admin with redirect URIs", `[{"id": "ops", "secret": "x", "admin": true, "redirectUris": ["https://a/cb"]}]`, false},
+		{"admin and public", `[{"id": "ops", "public": true, "admin": true}]`, false},
+		{"admin and the passwordless API", `[{"id": "ops", "secret": "x", "admin": true, "passwordlessApi": true}]`, false},
+		{"admin without a secret", `[{"id": "ops", "admin": true}]`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseClients([]byte(tc.in))
@@ -100,5 +107,30 @@ func TestAllow(t *testing.T) {
 	}
 	if !(Allow{}).Allows("anyone@x", nil) {
 		t.Error("an empty allow refused someone")
+	}
+}
+
+// TestAdminClients: only an enabled client marked admin is one, and only
+// its own secret authenticates it.
+func TestAdminClients(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clients.json")
+	os.WriteFile(path, []byte(`[{"id": "ops", "secret": "s3cret", "admin": true},
+		{"id": "off", "secret": "s3cret", "admin": true, "disabled": true},
+		{"id": "app", "secret": "s3cret", "redirectUris": ["https://a/cb"]},
+		{"id": "api", "secret": "s3cret", "passwordlessApi": true}]`), 0o600)
+	r, err := NewRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"ops": true, "off": false, "app": false, "api": false, "nobody": false} {
+		if r.KnowsAdmin(id) != want || r.AuthenticateAdmin(id, "s3cret") != want {
+			t.Errorf("%s: KnowsAdmin %v, AuthenticateAdmin %v; want %v", id, r.KnowsAdmin(id), r.AuthenticateAdmin(id, "s3cret"), want)
+		}
+	}
+	if r.AuthenticateAdmin("ops", "wrong") || r.AuthenticateAdmin("ops", "") {
+		t.Error("a wrong or empty secret authenticated the admin client")
+	}
+	if r.KnowsAPI("ops") {
+		t.Error("an admin client is a passwordless API client too")
 	}
 }

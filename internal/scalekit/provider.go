@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/bearer"
 	"github.com/latch-auth/latch/internal/i18n"
 	pb "github.com/latch-auth/latch/internal/scalekit/gen/passwordlesspb"
 	"github.com/latch-auth/latch/internal/scalekit/gen/passwordlesspb/passwordlesspbconnect"
@@ -86,7 +87,7 @@ type ProviderConfig struct {
 type Provider struct {
 	engine  Engine
 	clients *clients
-	tokens  *tokens
+	tokens  *bearer.Tokens
 	typ     auth.PasswordlessType
 	clock   auth.Clock
 	log     *slog.Logger
@@ -145,7 +146,7 @@ func NewProvider(engine Engine, cfg ProviderConfig) (*Provider, error) {
 	return &Provider{
 		engine:  engine,
 		clients: cl,
-		tokens:  &tokens{key: cfg.TokenKey, ttl: cfg.TokenLifetime},
+		tokens:  newTokens(cfg.TokenKey, cfg.TokenLifetime),
 		typ:     cfg.Type,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
@@ -209,8 +210,8 @@ func (p *Provider) bearerClient(ctx context.Context, h http.Header) (string, *co
 	if raw == "" || token == "" || !strings.EqualFold(scheme, "Bearer") {
 		return "", unauthenticated(msgTokenEmpty)
 	}
-	id, err := p.tokens.check(ctx, token, p.clock.Now())
-	if errors.Is(err, errTokenKey) {
+	id, err := p.tokens.Check(ctx, token, p.clock.Now())
+	if errors.Is(err, bearer.ErrKey) {
 		p.log.ErrorContext(ctx, "scalekit: token key unavailable", "err", err)
 		return "", providerError(connect.CodeUnavailable, "UNAVAILABLE", msgUnavailable)
 	}

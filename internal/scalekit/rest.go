@@ -223,7 +223,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.clock.Now()
-	token, exp, err := p.tokens.issue(r.Context(), id, now)
+	token, exp, err := p.tokens.Issue(r.Context(), id, now)
 	if err != nil {
 		p.log.ErrorContext(r.Context(), "scalekit: token key unavailable", "err", err)
 		fail(http.StatusServiceUnavailable, "temporarily_unavailable", "The server cannot issue tokens right now; try again shortly.")

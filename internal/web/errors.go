@@ -119,3 +119,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
+
+// WriteError writes err in the one JSON error shape, for the routes
+// mounted through Deps.Extra that answer in it (the admin API): the
+// message of a known code, "Internal server error." for anything else,
+// and Retry-After when err says how long to wait. Logging is the caller's.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	e := publicError(err)
+	if ra, ok := intDetail(e.Details, "retryAfter"); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(ra))
+	}
+	writeJSON(w, Status(e.Code), errorBody{Error: e.Message, Code: e.Code, RequestID: RequestID(r.Context()), Details: e.Details})
+}

@@ -204,3 +204,10 @@ func (l RouteLimits) PerIP(name string, max int, refuse func(w http.ResponseWrit
 func (l RouteLimits) PerKey(name string, max int, key func(*http.Request) string, refuse func(w http.ResponseWriter, r *http.Request, err error), h http.Handler) http.Handler {
 	return l.s.limited(h, refuse, rateLimit{name: name, max: max, by: key})
 }
+
+// FailuresPerIP puts h behind a limit of max failed requests (an answer
+// of 400 or more) per window per client IP, as the app routes' api limit
+// counts: a request that succeeds gives its unit back.
+func (l RouteLimits) FailuresPerIP(name string, max int, refuse func(w http.ResponseWriter, r *http.Request, err error), h http.Handler) http.Handler {
+	return l.s.limited(h, refuse, rateLimit{name: name, max: max}.failures())
+}

@@ -1,10 +1,15 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/latch-auth/latch/internal/apidoc"
+)
 
 // routes lists every route of the app-facing server, each with its rate
-// limits. The provider API (internal/scalekit) mounts its own routes,
-// with theirs, through Deps.Extra.
+// limits. The provider API (internal/scalekit) and the admin API
+// (internal/adminapi, whose route table declares its limits) mount their
+// own routes, with theirs, through Deps.Extra.
 func (s *Server) routes(mux *http.ServeMux) {
 	// Per client IP and RATE_LIMIT_WINDOW (DESIGN.md, "Limits for crowds"):
 	// what is limited is what costs the service or helps an attacker, not
@@ -36,6 +41,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/auth/logout", s.signedIn(s.handleLogout, api))
 	mux.HandleFunc("GET /api/health", s.handleHealth)
 	mux.HandleFunc("GET /api/health/ready", s.handleReady)
+	mux.HandleFunc("GET /api/openapi.json", apidoc.Handler)
 	if s.forward != nil { // reverse proxies ask here on every request to the apps behind them
 		mux.HandleFunc("GET /api/authz/forward-auth", s.proxyAnswer(s.forward.ForwardAuth))
 		mux.HandleFunc("GET /api/authz/auth-request", s.proxyAnswer(s.forward.AuthRequest))
