@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/clientauth"
 )
 
 // tokenError is the OAuth error shape (RFC 6749 §5.2) of /oauth/token.
@@ -32,7 +32,7 @@ func (a *API) TokenHandler(limits Limiter, next http.Handler) http.Handler {
 			writeTokenJSON(w, http.StatusBadRequest, tokenError{"invalid_request", "The form could not be read."})
 			return
 		}
-		id, _ := credentials(r)
+		id, _, _ := clientauth.FromRequest(r) // a malformed request is judged where it goes
 		switch {
 		case a.cfg.Registry.KnowsAdmin(id):
 			issue.ServeHTTP(w, r)
@@ -44,24 +44,15 @@ func (a *API) TokenHandler(limits Limiter, next http.Handler) http.Handler {
 	})
 }
 
-// credentials are the client id and secret of a token request: HTTP
-// Basic (both parts form-urlencoded, RFC 6749 §2.3.1) or the form.
-func credentials(r *http.Request) (id, secret string) {
-	if bid, bsecret, ok := r.BasicAuth(); ok {
-		return formDecode(bid), formDecode(bsecret)
-	}
-	return r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-}
-
 func (a *API) issue(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Pragma", "no-cache")
-	id, secret := credentials(r)
-	if _, _, basic := r.BasicAuth(); basic && r.PostForm.Get("client_secret") != "" {
-		writeTokenJSON(w, http.StatusBadRequest, tokenError{"invalid_request", "Send the client credentials one way: HTTP Basic or the form, not both."})
+	id, secret, bad := clientauth.FromRequest(r)
+	if bad != nil {
+		writeTokenJSON(w, http.StatusBadRequest, tokenError{"invalid_request", bad.Description})
 		return
 	}
 	if secret == "" || !a.cfg.Registry.AuthenticateAdmin(id, secret) {
-		a.cfg.Logger.InfoContext(r.Context(), "adminapi: admin token refused", "clientId", truncate(id, 64))
+		a.cfg.Logger.InfoContext(r.Context(), "adminapi: admin token refused", "clientId", clientauth.LogID(id))
 		w.Header().Set("WWW-Authenticate", `Basic realm="latch"`)
 		writeTokenJSON(w, http.StatusUnauthorized, tokenError{"invalid_client", "Client authentication failed."})
 		return
@@ -101,18 +92,4 @@ func writeTokenJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
-}
-
-func formDecode(s string) string {
-	if d, err := url.QueryUnescape(s); err == nil {
-		return d
-	}
-	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/clientauth"
 	"github.com/latch-auth/latch/internal/kv"
 	"github.com/latch-auth/latch/internal/token"
 )
@@ -71,18 +71,9 @@ func parseTokenForm(w http.ResponseWriter, r *http.Request) error {
 // HTTP Basic (client_secret_basic), client_secret in the form
 // (client_secret_post), or for a public client its client_id alone.
 func (p *Provider) authenticateClient(r *http.Request) (*Client, error) {
-	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	bid, bsecret, basic := r.BasicAuth()
-	if basic {
-		if secret != "" {
-			return nil, oerr(http.StatusBadRequest, "invalid_request", "Send the client credentials one way: HTTP Basic or the form, not both.")
-		}
-		// RFC 6749 §2.3.1: both parts are form-urlencoded inside Basic.
-		bid, bsecret = formDecode(bid), formDecode(bsecret)
-		if id != "" && id != bid {
-			return nil, oerr(http.StatusBadRequest, "invalid_request", "client_id differs from the HTTP Basic user.")
-		}
-		id, secret = bid, bsecret
+	id, secret, bad := clientauth.FromRequest(r)
+	if bad != nil {
+		return nil, oerr(http.StatusBadRequest, "invalid_request", bad.Description)
 	}
 	refused := oerr(http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
 	c := p.clients.Client(id)
@@ -97,24 +88,10 @@ func (p *Provider) authenticateClient(r *http.Request) (*Client, error) {
 		}
 		return c, nil
 	case !c.Authenticate(secret):
-		p.log.InfoContext(r.Context(), "oidc: client authentication failed", "clientId", truncate(id, 64))
+		p.log.InfoContext(r.Context(), "oidc: client authentication failed", "clientId", clientauth.LogID(id))
 		return nil, refused
 	}
 	return c, nil
-}
-
-func formDecode(s string) string {
-	if d, err := url.QueryUnescape(s); err == nil {
-		return d
-	}
-	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 var errInvalidGrant = oerr(http.StatusBadRequest, "invalid_grant", "The code is unknown, expired, already used, or was issued to another client or redirect URI.")

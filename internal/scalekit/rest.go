@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/latch-auth/latch/internal/clientauth"
 	"github.com/latch-auth/latch/internal/scalekit/gen/errdetailspb"
 	pb "github.com/latch-auth/latch/internal/scalekit/gen/passwordlesspb"
 )
@@ -204,21 +204,17 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
 		return
 	}
-	id, secret := form.Get("client_id"), form.Get("client_secret")
-	if bid, bsecret, ok := r.BasicAuth(); ok {
-		if secret != "" {
-			fail(http.StatusBadRequest, "invalid_request", "Send the client credentials one way: HTTP Basic or the form, not both.")
-			return
-		}
-		// RFC 6749 §2.3.1: both parts are form-urlencoded inside Basic.
-		id, secret = formDecode(bid), formDecode(bsecret)
+	id, secret, bad := clientauth.FromRequest(r)
+	if bad != nil {
+		fail(http.StatusBadRequest, "invalid_request", bad.Description)
+		return
 	}
 	if id == "" || secret == "" {
 		fail(http.StatusUnauthorized, "invalid_client", "client_id and client_secret are required.")
 		return
 	}
 	if !p.clients.authenticate(id, secret) {
-		p.log.InfoContext(r.Context(), "scalekit: token refused", "clientId", truncate(id, 64))
+		p.log.InfoContext(r.Context(), "scalekit: token refused", "clientId", clientauth.LogID(id))
 		fail(http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
 		return
 	}
@@ -234,18 +230,4 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		"token_type":   "Bearer",
 		"expires_in":   int(exp.Sub(now).Seconds()),
 	})
-}
-
-func formDecode(s string) string {
-	if d, err := url.QueryUnescape(s); err == nil {
-		return d
-	}
-	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
