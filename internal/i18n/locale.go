@@ -78,7 +78,7 @@ func (l *Locale) HTML(key string, args ...any) template.HTML {
 	text, _ := l.lookup(key, args)
 	var out strings.Builder
 	last := 0
-	for _, m := range placeholder.FindAllStringSubmatchIndex(text, -1) {
+	for _, m := range findPlaceholders(text) {
 		out.WriteString(template.HTMLEscapeString(text[last:m[0]]))
 		name := text[m[2]:m[3]]
 		if v, ok := arg(args, name); ok {
@@ -98,12 +98,48 @@ func (l *Locale) HTML(key string, args ...any) template.HTML {
 
 func (l *Locale) fill(key string, args []any, format func(any) string) string {
 	text, _ := l.lookup(key, args)
-	return placeholder.ReplaceAllStringFunc(text, func(m string) string {
-		if v, ok := arg(args, m[1:len(m)-1]); ok {
-			return format(v)
+	found := findPlaceholders(text)
+	if len(found) == 0 {
+		return text
+	}
+	var out strings.Builder
+	last := 0
+	for _, m := range found {
+		out.WriteString(text[last:m[0]])
+		if v, ok := arg(args, text[m[2]:m[3]]); ok {
+			out.WriteString(format(v))
+		} else {
+			out.WriteString(text[m[0]:m[1]])
 		}
-		return m
-	})
+		last = m[1]
+	}
+	out.WriteString(text[last:])
+	return out.String()
+}
+
+// findPlaceholders is placeholder.FindAllStringSubmatchIndex(text, -1)
+// without the regular expression, which a mail calls dozens of times:
+// each match is {start, end, name start, name end}.
+func findPlaceholders(text string) [][4]int {
+	var found [][4]int
+	for i := 0; i < len(text); i++ {
+		if text[i] != '{' || i+1 >= len(text) || text[i+1] < 'a' || text[i+1] > 'z' {
+			continue
+		}
+		j := i + 2
+		for j < len(text) && isNameByte(text[j]) {
+			j++
+		}
+		if j < len(text) && text[j] == '}' {
+			found = append(found, [4]int{i, j + 1, i + 1, j})
+			i = j
+		}
+	}
+	return found
+}
+
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
 // lookup is the text of key for args: the plural form for n when the
