@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,7 +42,10 @@ func newCommitter(db *bolt.DB) *committer {
 // write runs fn in a write transaction shared with the writes pending
 // beside it, and returns when that transaction is committed. fn may run
 // more than once (as with bbolt's Batch), so it must set its results
-// afresh each time.
+// afresh each time. fn runs on the committer's goroutine: it must not
+// call the store (that write would wait for the commit it is part of),
+// and a panic in it is raised again here, on the caller's goroutine,
+// where the HTTP server's recovery contains it.
 func (c *committer) write(fn func(*bolt.Tx) error) error {
 	call := commitCall{fn: fn, err: make(chan error, 1)}
 	c.mu.Lock()
@@ -55,7 +59,27 @@ func (c *committer) write(fn func(*bolt.Tx) error) error {
 	case c.kick <- struct{}{}:
 	default:
 	}
-	return <-call.err
+	err := <-call.err
+	if p, ok := err.(panicked); ok {
+		panic(p.value)
+	}
+	return err
+}
+
+// panicked carries a panic of a write's function back to its caller.
+type panicked struct{ value any }
+
+func (p panicked) Error() string { return fmt.Sprintf("boltstore: a write panicked: %v", p.value) }
+
+// guarded runs fn, turning a panic into a panicked error, so that one
+// write's bug fails that write and not the process.
+func guarded(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicked{v}
+		}
+	}()
+	return fn(tx)
 }
 
 func (c *committer) loop() {
@@ -79,7 +103,7 @@ func (c *committer) loop() {
 func (c *committer) commit(calls []commitCall) {
 	err := c.db.Update(func(tx *bolt.Tx) error {
 		for _, call := range calls {
-			if err := call.fn(tx); err != nil {
+			if err := guarded(call.fn, tx); err != nil {
 				return err
 			}
 		}
@@ -87,7 +111,7 @@ func (c *committer) commit(calls []commitCall) {
 	})
 	if err != nil && len(calls) > 1 {
 		for _, call := range calls {
-			call.err <- c.db.Update(call.fn)
+			call.err <- c.db.Update(func(tx *bolt.Tx) error { return guarded(call.fn, tx) })
 		}
 		return
 	}
