@@ -10,6 +10,10 @@ import (
 	"github.com/latch-auth/latch/internal/passkey"
 )
 
+// passkeyOptionsFactor is how many times RATE_LIMIT_MAX one address may
+// ask for passkey sign-in options per window.
+const passkeyOptionsFactor = 10
+
 // Passkeys runs WebAuthn ceremonies and keeps people's passkeys;
 // *passkey.Service implements it. Errors are *auth.Error values.
 type Passkeys interface {

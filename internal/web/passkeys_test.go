@@ -109,3 +109,16 @@ func TestPasskeyAnswersCountAsFailedChecks(t *testing.T) {
 		t.Fatal("no Retry-After")
 	}
 }
+
+// TestPasskeyOptionsHaveABudget: sign-in options need no session and
+// each stores a ceremony, so one address gets ten times RATE_LIMIT_MAX
+// of them a window, successes included, and then 429.
+func TestPasskeyOptionsHaveABudget(t *testing.T) {
+	h := newHarness(t, options{passkeys: true, web: func(c *web.Config) { c.RateLimitMax = 2 }})
+	for i := range 20 {
+		if r := h.postJSON(newClient(), "/api/auth/passkey/login/options", map[string]string{}); r.StatusCode != http.StatusOK {
+			t.Fatalf("options %d of 20: %d %s", i+1, r.StatusCode, r.body)
+		}
+	}
+	wantError(t, h.postJSON(newClient(), "/api/auth/passkey/login/options", map[string]string{}), http.StatusTooManyRequests, auth.CodeRateLimited)
+}

@@ -70,10 +70,15 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}
 
 	if s.passkeys != nil {
-		// Options cost a store write and always succeed, so they count
-		// against api only if malformed. A passkey's answer is a secret
-		// judged, so its failures count against authn like a code's.
-		mux.Handle("POST /api/auth/passkey/login/options", s.limit(s.handlePasskeyLoginOptions, api))
+		// Login options cost a store write (the ceremony) and need no
+		// session, so every one counts against a per-IP budget of its own,
+		// ten times RATE_LIMIT_MAX a window: every /login page with
+		// JavaScript asks once (and again before its challenge expires),
+		// a crowd behind one address included, while one address cannot
+		// write without end. A passkey's answer is a secret judged, so its
+		// failures count against authn like a code's.
+		options := rateLimit{name: "ip_passkey_options", max: passkeyOptionsFactor * s.cfg.RateLimitMax}
+		mux.Handle("POST /api/auth/passkey/login/options", s.limit(s.handlePasskeyLoginOptions, api, options))
 		mux.Handle("POST /api/auth/passkey/login/verify", s.limit(s.handlePasskeyLogin, api, authn))
 		mux.Handle("POST /api/auth/passkey/register/options", s.limit(s.handlePasskeyRegisterOptions, api))
 		mux.Handle("POST /api/auth/passkey/register/verify", s.limit(s.handlePasskeyRegister, api))
