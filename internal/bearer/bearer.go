@@ -75,7 +75,9 @@ func (t *Tokens) Check(ctx context.Context, token string, now time.Time) (string
 	if !ok {
 		return "", ErrInvalid
 	}
-	enc := base64.RawURLEncoding
+	// Strict: a token has one spelling (no second one that differs in
+	// the unused bits of its last character).
+	enc := base64.RawURLEncoding.Strict()
 	payload, err1 := enc.DecodeString(p64)
 	sig, err2 := enc.DecodeString(s64)
 	if err1 != nil || err2 != nil || len(payload) < 9 {
