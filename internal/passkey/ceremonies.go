@@ -194,10 +194,11 @@ func (s *Service) FinishLogin(ctx context.Context, binding string, response []by
 		return &rpUser{id: p.UserID, creds: []webauthn.Credential{p.Credential}}, nil
 	}
 	_, cred, err := s.rp.ValidatePasskeyLogin(lookup, c.session(s.cfg.RPID), parsed)
-	if found != nil {
-		userID = found.UserID
-	}
 	if err != nil {
+		// Not attributed to the passkey's owner: anyone can name a
+		// credential id and user handle in an answer whose signature is
+		// wrong, and the failure would then be audited (and sent out as
+		// a webhook) in that person's name.
 		if errors.Is(lookupErr, kv.ErrUnavailable) {
 			return nil, storeError("find passkey", lookupErr)
 		}
@@ -209,6 +210,7 @@ func (s *Service) FinishLogin(ctx context.Context, binding string, response []by
 		}
 		return nil, withCause(refused(), err)
 	}
+	userID = found.UserID // the signature is the passkey's
 	if cred.Authenticator.CloneWarning {
 		return nil, withCause(refused(), errCloned)
 	}

@@ -64,9 +64,17 @@ type env struct {
 	audit *events
 }
 
-type events struct{ kinds []auth.EventKind }
+type events struct {
+	kinds  []auth.EventKind
+	failed []string // the UserID of each login_failed
+}
 
-func (e *events) Audit(_ context.Context, ev auth.Event) { e.kinds = append(e.kinds, ev.Kind) }
+func (e *events) Audit(_ context.Context, ev auth.Event) {
+	e.kinds = append(e.kinds, ev.Kind)
+	if ev.Kind == auth.EventLoginFailed {
+		e.failed = append(e.failed, ev.UserID)
+	}
+}
 
 func mustEnv(t *testing.T, store kv.Store) *env {
 	t.Helper()
@@ -443,6 +451,11 @@ func TestWholeCeremonies(t *testing.T) {
 			forged.handle = []byte(bob.UserID)
 			if _, err := signIn(&forged); auth.ErrorCode(err) != auth.CodeUnauthorized {
 				t.Fatalf("Ada's passkey answering as Bob: %v, want unauthorized", err)
+			}
+			// Refused answers are audited in nobody's name: anyone can name
+			// a credential id and a user handle.
+			if n := len(e.audit.failed); n < 2 || e.audit.failed[n-1] != "" || e.audit.failed[n-2] != "" {
+				t.Fatalf("refused answers audited for users %q, want none named", e.audit.failed)
 			}
 
 			if err := e.svc.Remove(ctx, ada, p.ID); err != nil {
