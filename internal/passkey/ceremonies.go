@@ -116,20 +116,31 @@ func (s *Service) FinishRegistration(ctx context.Context, sess *auth.Session, bi
 	if p.Name == "" {
 		p.Name = "Passkey"
 	}
+	// The person's index first: a crash between the two writes then
+	// leaves an entry that List drops (its record is missing), never a
+	// passkey that signs in but is not listed and cannot be removed.
+	if err := s.store.AddMember(ctx, userSetKey(p.UserID), p.ID, noExpiry, now); err != nil {
+		return nil, storeError("index passkey", err)
+	}
+	mine := false
 	err = s.store.Update(ctx, passkeyKey(p.ID), now, func(cur []byte) (kv.Change, error) {
+		mine = false
 		if cur != nil {
+			if old, err := decodePasskey(p.ID, cur); err == nil && old.UserID == p.UserID {
+				mine = true
+			}
 			return kv.Change{}, errTaken
 		}
 		return kv.Change{Op: kv.Write, Value: encodePasskey(p)}, nil
 	})
+	if err != nil && !mine {
+		s.store.RemoveMember(context.WithoutCancel(ctx), userSetKey(p.UserID), p.ID)
+	}
 	if errors.Is(err, errTaken) {
 		return nil, auth.Errorf(auth.CodeInvalidRequest, "This passkey is already added.")
 	}
 	if err != nil {
 		return nil, storeError("keep passkey", err)
-	}
-	if err := s.store.AddMember(ctx, userSetKey(p.UserID), p.ID, noExpiry, now); err != nil {
-		return nil, storeError("index passkey", err)
 	}
 	s.cfg.Auditor.Audit(ctx, auth.Event{Kind: auth.EventPasskeyAdded, Email: sess.Email, UserID: sess.UserID, Passkey: p.ID})
 	return p, nil
