@@ -138,34 +138,39 @@ func (s *Server) useMailLocale(r *http.Request, locale string) {
 }
 
 func (s *Server) negotiate(r *http.Request, stored string) *pageLocale {
-	l := s.pages.bundle.Negotiate(explicitLocale(r), stored, r.Header.Get("Accept-Language"))
+	l := s.pages.bundle.Negotiate(append(explicitLocales(r), stored, r.Header.Get("Accept-Language"))...)
 	return s.pages.locales[l.Tag()]
 }
 
-// explicitLocale is the language r names itself: ui_locales (an OpenID
-// client's, on /login), or the locale of the login page's forms (or of
-// a URL).
-func explicitLocale(r *http.Request) string {
+// explicitLocales are the languages r names itself, in API.md's order:
+// ui_locales (an OpenID client's, on /login), then the locale of the
+// login page's forms (or of a URL). Each is only a preference: one that
+// names no language Latch has gives way to the next.
+func explicitLocales(r *http.Request) []string {
+	var prefs []string
 	q := r.URL.Query()
-	if v := q.Get("ui_locales"); v != "" {
-		return v
-	}
-	if v := q.Get("locale"); v != "" {
-		return v
+	for _, v := range []string{q.Get("ui_locales"), q.Get("locale")} {
+		if v != "" {
+			prefs = append(prefs, v)
+		}
 	}
 	// Only a form its handler has read: a request a middleware refused
 	// keeps its body unread.
 	if r.PostForm != nil {
-		return r.PostForm.Get("locale")
+		if v := r.PostForm.Get("locale"); v != "" {
+			prefs = append(prefs, v)
+		}
 	}
-	return ""
+	return prefs
 }
 
-// chosenLocale is the tag of the supported language a request named
-// itself (ui_locales, a locale field), or "".
-func (s *Server) chosenLocale(preference string) string {
-	if l, ok := s.pages.bundle.Match(preference); ok {
-		return l.Tag()
+// chosenLocale is the tag of the first supported language among the
+// preferences a request named itself (ui_locales, a locale field), or "".
+func (s *Server) chosenLocale(preferences ...string) string {
+	for _, p := range preferences {
+		if l, ok := s.pages.bundle.Match(p); ok {
+			return l.Tag()
+		}
 	}
 	return ""
 }

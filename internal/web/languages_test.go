@@ -64,6 +64,9 @@ func TestUILocalesComeFirst(t *testing.T) {
 	c := h.client
 	r := h.getIn(c, "/login?ui_locales=ja+fr-CA+de", "de")
 	mustBeIn(t, r, "fr", "ltr", "Saisissez votre adresse e-mail")
+	// ui_locales that names no language Latch has gives way to locale,
+	// which comes before the browser's.
+	mustBeIn(t, h.getIn(c, "/login?ui_locales=ja&locale=es", "de"), "es", "ltr", "")
 	if !strings.Contains(string(r.body), `<input type="hidden" name="locale" value="fr">`) {
 		t.Fatalf("the email step does not carry the language:\n%s", liveStep(r.body))
 	}

@@ -418,7 +418,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, first(redirectTo, s.appURL), http.StatusSeeOther)
 		return
 	}
-	d := pageData{Title: "title.sign_in", Step: stepEmail, RedirectTo: redirectTo, RedirectNote: note, Email: rememberedEmail(r), Locale: s.chosenLocale(explicitLocale(r))}
+	d := pageData{Title: "title.sign_in", Step: stepEmail, RedirectTo: redirectTo, RedirectNote: note, Email: rememberedEmail(r), Locale: s.chosenLocale(explicitLocales(r)...)}
 	if r.URL.Query().Get("deleted") != "" {
 		d.Notice = s.msg(r, "deleted")
 	}
@@ -709,7 +709,7 @@ func (s *Server) handleLinkPage(w http.ResponseWriter, r *http.Request) {
 		s.renderLinkError(w, r, auth.Errorf(auth.CodeExpired, "This link has expired or was already used. Request a new email."))
 		return
 	}
-	if st.Locale != "" && explicitLocale(r) == "" {
+	if st.Locale != "" && len(explicitLocales(r)) == 0 {
 		// The page speaks the mail's language, unless the URL says otherwise.
 		s.useMailLocale(r, st.Locale)
 	}
