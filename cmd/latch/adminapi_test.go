@@ -151,8 +151,9 @@ func TestAdminAPI(t *testing.T) {
 		if s, v := tokenFor(t, l.base, "ops", "wrong-secret"); s != 401 || v["error"] != "invalid_client" {
 			t.Fatalf("token with a wrong secret: %d %v", s, v)
 		}
-		if s, v := tokenFor(t, l.base, "nobody", secret); s == 200 {
-			t.Fatalf("token for an unknown client: %d %v", s, v)
+		if s, v := tokenFor(t, l.base, "nobody", secret); s != 401 || v["error"] != "invalid_client" {
+			// As a wrong secret is answered: the answer tells no one which ids are admin clients.
+			t.Fatalf("token for an unknown client: %d %v, want 401 invalid_client", s, v)
 		}
 	})
 

@@ -39,7 +39,9 @@ func (a *API) TokenHandler(limits Limiter, next http.Handler) http.Handler {
 		case next != nil:
 			next.ServeHTTP(w, r)
 		default:
-			writeTokenJSON(w, http.StatusBadRequest, tokenError{"unsupported_grant_type", "grant_type=client_credentials is only for admin clients and passwordless API clients, and this client is neither."})
+			// Answered as a wrong secret is, so that the answer does not
+			// tell which ids are admin clients.
+			issue.ServeHTTP(w, r)
 		}
 	})
 }
