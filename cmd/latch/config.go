@@ -15,6 +15,7 @@ import (
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/events"
 	"github.com/latch-auth/latch/internal/forwardauth"
+	"github.com/latch-auth/latch/internal/i18n"
 	latchmail "github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/mail/mailqueue"
 	"github.com/latch-auth/latch/internal/mail/smtpmail"
@@ -50,6 +51,7 @@ type Config struct {
 
 	SMTPURL          string `env:"SMTP_URL" secret:"true" help:"SMTP server: smtp://user:pass@host:587 (upgraded with STARTTLS) or smtps://host:465 (TLS from the start). In production STARTTLS is required unless the URL says ?starttls=opportunistic (TLS when offered) or ?starttls=none; elsewhere it is opportunistic unless ?starttls=required. Empty: mail goes to the dev outbox, which exists only outside production with a loopback BASE_URL."`
 	MailFrom         string `env:"MAIL_FROM" default:"Latch <no-reply@localhost>" help:"From address of login emails, with an optional display name."`
+	LocalesDir       string `env:"LOCALES_DIR" default:"" help:"Directory of message catalogues beside the embedded ones (en, de, fr, es, ar): a language is added by dropping its file here (it.json, the shape of internal/i18n/locales/en.json), and a file of a shipped language replaces it; every file is checked at start; see docs/languages.md."`
 	MailTemplatesDir string `env:"MAIL_TEMPLATES_DIR" default:"" help:"Directory of email templates that replace the embedded ones: its files for every language, a subdirectory named for a language (de/, ar/) with all three files for that one; see docs/mail-templates.md."`
 
 	SMTPTimeout          time.Duration `env:"SMTP_TIMEOUT" default:"15s" help:"Bound on one SMTP conversation (connect, TLS, auth, send)."`
@@ -370,6 +372,13 @@ func (c *Config) validate() []error {
 			bad("SMTP_URL: %v", err)
 		}
 	}
+	// Before anything loads the catalogues (the template check below).
+	if c.LocalesDir != "" {
+		if err := i18n.CheckDirectory(c.LocalesDir); err != nil {
+			bad("LOCALES_DIR: %s", strings.ReplaceAll(err.Error(), "i18n: ", ""))
+		}
+	}
+	i18n.UseDirectory(c.LocalesDir)
 	if c.MailTemplatesDir != "" {
 		// The renderer parses and tries every template: a missing
 		// directory or a broken template is a configuration problem.

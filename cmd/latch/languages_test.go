@@ -89,3 +89,43 @@ func TestIncompleteLanguageTemplatesStopTheStart(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalesDirAddsALanguage: a catalogue dropped into LOCALES_DIR is a
+// language Latch then speaks, without a rebuild; a broken one stops the
+// start with the file named.
+func TestLocalesDirAddsALanguage(t *testing.T) {
+	dir := t.TempDir()
+	en, err := os.ReadFile(filepath.Join("..", "..", "internal", "i18n", "locales", "en.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl := strings.Replace(strings.Replace(string(en), `"language": "en"`, `"language": "nl"`, 1), `"name": "English"`, `"name": "Nederlands"`, 1)
+	nl = strings.Replace(nl, `"title.sign_in": "Sign in"`, `"title.sign_in": "Inloggen"`, 1)
+	if !strings.Contains(nl, `"language": "nl"`) || !strings.Contains(nl, "Inloggen") {
+		t.Fatal("the English catalogue's shape changed; adjust this test")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nl.json"), []byte(nl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := startLatch(t, testEnv(t.TempDir(), "LOCALES_DIR", dir))
+	req, _ := http.NewRequest(http.MethodGet, l.base+"/login", nil)
+	req.Header.Set("Accept-Language", "nl-NL,nl;q=0.9")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `<html lang="nl" dir="ltr">`) || !strings.Contains(string(page), "Inloggen") {
+		t.Fatalf("/login for a Dutch browser with nl.json in LOCALES_DIR:\n%.600s", page)
+	}
+	l.stop()
+
+	os.WriteFile(filepath.Join(dir, "sv.json"), []byte(`{"language":"sv","name":"Svenska","direction":"ltr","messages":{}}`), 0o644)
+	env := testEnv(t.TempDir(), "LOCALES_DIR", dir)
+	err = run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard)
+	var ex exitError
+	if !errors.As(err, &ex) || ex.code != 2 || !strings.Contains(err.Error(), "LOCALES_DIR") || !strings.Contains(err.Error(), "sv.json") {
+		t.Fatalf("run with an incomplete sv.json = %v, want exit code 2 naming LOCALES_DIR and the file", err)
+	}
+}

@@ -20,11 +20,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/text/feature/plural"
 	"golang.org/x/text/language"
@@ -81,18 +83,69 @@ type Bundle struct {
 // the same keys, the same placeholders, the plural forms its language
 // needs.
 func Load() (*Bundle, error) {
-	return load(localeFS, "locales")
+	sources := []source{{localeFS, "locales"}}
+	if dir := extraDir.Load(); dir != nil {
+		sources = append(sources, source{os.DirFS(*dir), "."})
+	}
+	return load(sources...)
 }
 
-func load(fsys fs.FS, dir string) (*Bundle, error) {
-	names, err := fs.Glob(fsys, path.Join(dir, "*.json"))
-	if err != nil {
-		return nil, fmt.Errorf("i18n: %w", err)
+// extraDir is the directory UseDirectory named.
+var extraDir atomic.Pointer[string]
+
+// UseDirectory makes Load read the catalogues in dir (LOCALES_DIR) beside
+// the embedded ones: a language is added by dropping its file there
+// (it.json), and a file of a language Latch has replaces that one. They
+// are checked as the embedded ones are. The program calls it once at
+// start, before anything loads the catalogues; CheckDirectory says
+// whether dir would load.
+// An empty dir goes back to the embedded catalogues alone.
+func UseDirectory(dir string) {
+	if dir == "" {
+		extraDir.Store(nil)
+		return
+	}
+	extraDir.Store(&dir)
+}
+
+// CheckDirectory loads the embedded catalogues with those of dir, for a
+// check at start that names every problem.
+func CheckDirectory(dir string) error {
+	_, err := load(source{localeFS, "locales"}, source{os.DirFS(dir), "."})
+	return err
+}
+
+// source is a folder of catalogue files; a later source's file of a
+// language replaces an earlier one's.
+type source struct {
+	fsys fs.FS
+	dir  string
+}
+
+func load(sources ...source) (*Bundle, error) {
+	files := map[string]source{} // file name → where it is read from
+	var names []string
+	for _, src := range sources {
+		found, err := fs.Glob(src.fsys, path.Join(src.dir, "*.json"))
+		if err != nil {
+			return nil, fmt.Errorf("i18n: %w", err)
+		}
+		if _, err := fs.Stat(src.fsys, src.dir); err != nil {
+			return nil, fmt.Errorf("i18n: %w", err)
+		}
+		for _, name := range found {
+			base := path.Base(name)
+			if _, seen := files[base]; !seen {
+				names = append(names, base)
+			}
+			files[base] = src
+		}
 	}
 	var cats []*catalogue
 	var errs []error
 	for _, name := range names {
-		b, err := fs.ReadFile(fsys, name)
+		src := files[name]
+		b, err := fs.ReadFile(src.fsys, path.Join(src.dir, name))
 		if err != nil {
 			return nil, fmt.Errorf("i18n: %w", err)
 		}

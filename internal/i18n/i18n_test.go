@@ -54,14 +54,14 @@ func TestLoadRejectsIncompleteCatalogues(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			fsys := fstest.MapFS{"l/en.json": {Data: []byte(en)}, "l/de.json": {Data: []byte(c.de)}}
-			_, err := load(fsys, "l")
+			_, err := load(source{fsys, "l"})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("load: %v, want an error with %q", err, c.want)
 			}
 		})
 	}
 	arabic := `{"language":"ar","name":"العربية","direction":"rtl","messages":{"a":"مرحبًا {name}","n":{"one":"محاولة","other":"{n} محاولة"}}}`
-	_, err := load(fstest.MapFS{"l/en.json": {Data: []byte(en)}, "l/ar.json": {Data: []byte(arabic)}}, "l")
+	_, err := load(source{fstest.MapFS{"l/en.json": {Data: []byte(en)}, "l/ar.json": {Data: []byte(arabic)}}, "l"})
 	for _, f := range []string{"zero", "two", "few", "many"} {
 		if err == nil || !strings.Contains(err.Error(), `lacks the plural form "`+f+`"`) {
 			t.Errorf("Arabic without %q: %v", f, err)
