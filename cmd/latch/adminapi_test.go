@@ -314,6 +314,27 @@ func TestAdminClientRemovedLosesAccess(t *testing.T) {
 	}
 }
 
+// TestAdminTokenEndsWithItsSecret: a token is bound to the secret it was
+// issued for; once the operator gives the client a new secret (a leaked
+// one rotated), the old secret's tokens no longer work, within their
+// 15 minutes.
+func TestAdminTokenEndsWithItsSecret(t *testing.T) {
+	env, secret := adminEnv(t, "LOG_LEVEL", "info")
+	l := startLatch(t, env)
+	old := mustAdmin(t, l.base, secret)
+	old.want(200, "GET", "/api/admin/keys", nil, nil)
+	mustCLI(t, env, "clients", "remove", "ops")
+	out := mustCLI(t, env, "clients", "add", "ops", "--admin")
+	m := regexp.MustCompile(`client secret \(shown once, only its hash is kept\): (\S+)`).FindStringSubmatch(out)
+	if m == nil || m[1] == secret {
+		t.Fatalf("clients add printed no new secret:\n%s", out)
+	}
+	mustSIGHUP(t, l, "CLIENTS_FILE reloaded")
+	s, _, raw := old.do("GET", "/api/admin/keys", nil, "")
+	wantError(t, "a token of the secret before", s, raw, 401, "unauthorized")
+	mustAdmin(t, l.base, m[1]).want(200, "GET", "/api/admin/keys", nil, nil)
+}
+
 // TestAdminAPILimits: failed admin calls and failed admin token requests
 // run out per client IP; successful calls give their unit back.
 func TestAdminAPILimits(t *testing.T) {

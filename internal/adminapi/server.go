@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/latch-auth/latch/internal/admin"
@@ -28,6 +29,10 @@ type Registry interface {
 	KnowsAdmin(id string) bool
 	// AuthenticateAdmin reports whether secret is the secret of admin client id.
 	AuthenticateAdmin(id, secret string) bool
+	// AdminSecretTag names admin client id's current secret ("" for no
+	// such client), so that a token ends when the secret it was issued
+	// for is changed.
+	AdminSecretTag(id string) string
 }
 
 // Limiter puts routes behind rate limits counted where the app routes'
@@ -149,12 +154,17 @@ func (a *API) authorize(r *http.Request) (string, error) {
 	if token == "" {
 		return "", errNoToken
 	}
-	id, err := a.tokens.Check(r.Context(), token, a.cfg.Clock.Now())
+	subject, err := a.tokens.Check(r.Context(), token, a.cfg.Clock.Now())
+	// "<client id> <secret tag>": the tag has no space, an id may.
+	var id, tag string
+	if i := strings.LastIndexByte(subject, ' '); i >= 0 {
+		id, tag = subject[:i], subject[i+1:]
+	}
 	switch {
 	case errors.Is(err, bearer.ErrKey):
 		return "", auth.Unavailable("admin token key", err)
-	case err != nil || !a.cfg.Registry.KnowsAdmin(id):
-		return "", auth.Errorf(auth.CodeUnauthorized, "The token is not a live admin token (expired, of another kind, or its client is no longer an admin client).")
+	case err != nil || tag == "" || tag != a.cfg.Registry.AdminSecretTag(id):
+		return "", auth.Errorf(auth.CodeUnauthorized, "The token is not a live admin token (expired, of another kind, its client is no longer an admin client, or its secret has changed).")
 	}
 	return id, nil
 }

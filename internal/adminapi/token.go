@@ -60,7 +60,8 @@ func (a *API) issue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.cfg.Clock.Now()
-	token, exp, err := a.tokens.Issue(r.Context(), id, now)
+	// The subject names the secret too: changing it ends these tokens.
+	token, exp, err := a.tokens.Issue(r.Context(), id+" "+a.cfg.Registry.AdminSecretTag(id), now)
 	if err != nil {
 		a.cfg.Logger.ErrorContext(r.Context(), "adminapi: admin token key unavailable", "err", err)
 		writeTokenJSON(w, http.StatusServiceUnavailable, tokenError{"temporarily_unavailable", "The server cannot issue tokens right now; try again shortly."})

@@ -3,6 +3,7 @@ package oidc
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -274,4 +275,17 @@ func (r *Registry) AuthenticateAdmin(id, secret string) bool {
 func (r *Registry) KnowsAdmin(id string) bool {
 	c := r.Client(id)
 	return c != nil && c.Admin
+}
+
+// AdminSecretTag names the secret an enabled admin client has now (a
+// short hash of the stored secret or its hash, never the secret itself),
+// or "" for no such client: an admin token carries the tag of the secret
+// it was issued for, so that a changed secret ends the tokens of the old.
+func (r *Registry) AdminSecretTag(id string) string {
+	c := r.Client(id)
+	if c == nil || !c.Admin || c.Secret == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("latch admin secret tag\x00" + c.Secret))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
