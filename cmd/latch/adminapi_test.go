@@ -335,6 +335,22 @@ func TestAdminTokenEndsWithItsSecret(t *testing.T) {
 	mustAdmin(t, l.base, m[1]).want(200, "GET", "/api/admin/keys", nil, nil)
 }
 
+// TestProviderTokenIsNoAdminToken: a passwordless API client's token
+// from the same /oauth/token endpoint opens the provider API, not the
+// admin API.
+func TestProviderTokenIsNoAdminToken(t *testing.T) {
+	env, _ := adminEnv(t, "API_CLIENTS", "app:0123456789abcdef0123")
+	l := startLatch(t, env)
+	status, v := tokenFor(t, l.base, "app", "0123456789abcdef0123")
+	tok, _ := v["access_token"].(string)
+	if status != 200 || tok == "" || strings.HasPrefix(tok, "lat1.") {
+		t.Fatalf("provider token: %d %v", status, v)
+	}
+	provider := &adminCall{t: t, base: l.base, token: tok}
+	s, _, raw := provider.do("GET", "/api/admin/users", nil, "")
+	wantError(t, "a provider API token", s, raw, 401, "unauthorized")
+}
+
 // TestAdminAPILimits: failed admin calls and failed admin token requests
 // run out per client IP; successful calls give their unit back.
 func TestAdminAPILimits(t *testing.T) {
