@@ -27,6 +27,10 @@ import (
 type Registry interface {
 	// KnowsAdmin reports whether id is an enabled admin client.
 	KnowsAdmin(id string) bool
+	// Knows reports whether id is a client of the registry at all.
+	Knows(id string) bool
+	// AnyAdmin reports whether the registry has an enabled admin client.
+	AnyAdmin() bool
 	// AuthenticateAdmin reports whether secret is the secret of admin client id.
 	AuthenticateAdmin(id, secret string) bool
 	// AdminSecretTag names admin client id's current secret ("" for no

@@ -38,9 +38,14 @@ func (a *API) TokenHandler(limits Limiter, next http.Handler) http.Handler {
 			issue.ServeHTTP(w, r)
 		case next != nil:
 			next.ServeHTTP(w, r)
+		case a.cfg.Registry.Knows(id) || !a.cfg.Registry.AnyAdmin():
+			// A client that may not use the grant, or a server that serves
+			// it to nobody: nothing to hide.
+			writeTokenJSON(w, http.StatusBadRequest, tokenError{"unsupported_grant_type", "grant_type=client_credentials is only for admin clients and passwordless API clients, and this client is neither."})
 		default:
-			// Answered as a wrong secret is, so that the answer does not
-			// tell which ids are admin clients.
+			// An unknown id is answered as an admin id with a wrong
+			// secret, so that the answer does not tell which ids are
+			// admin clients.
 			issue.ServeHTTP(w, r)
 		}
 	})

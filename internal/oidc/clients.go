@@ -264,12 +264,25 @@ func (r *Registry) AnyAPI() bool {
 	return false
 }
 
+// AnyAdmin reports whether some enabled client is an admin client.
+func (r *Registry) AnyAdmin() bool {
+	for _, c := range *r.list.Load() {
+		if c.Admin && !c.Disabled {
+			return true
+		}
+	}
+	return false
+}
+
 // AuthenticateAdmin reports whether id and secret are those of an
 // enabled admin client.
 func (r *Registry) AuthenticateAdmin(id, secret string) bool {
 	c := r.Client(id)
 	return c != nil && c.Admin && c.Authenticate(secret)
 }
+
+// Knows reports whether id is an enabled client of the registry.
+func (r *Registry) Knows(id string) bool { return r.Client(id) != nil }
 
 // KnowsAdmin reports whether id is an enabled admin client.
 func (r *Registry) KnowsAdmin(id string) bool {
