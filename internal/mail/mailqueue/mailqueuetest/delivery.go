@@ -341,7 +341,10 @@ func testBurst(t *testing.T, s mailqueue.Store) {
 		wg.Go(func() { MustSend(t, rig.Queue, mails[i]) })
 	}
 	wg.Wait()
-	CheckDelivered(t, srv.WaitMessages(t, n, Wait), mails...)
+	// A bound on liveness, not a speed target (benchmarks measure that):
+	// under -race beside Chromium and the other suites on two cores, 300
+	// deliveries have taken longer than Wait.
+	CheckDelivered(t, srv.WaitMessages(t, n, 6*Wait), mails...)
 	c := rig.Counters
 	Eventually(t, "every mail counted as sent", func() bool { return c.Sent.Load() == n })
 	if c.SentAfter.Load() <= 0 {
