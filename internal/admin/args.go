@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"reflect"
-	"strings"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/jsonkeys"
 )
 
 // DecodeArgs reads a command's JSON arguments into v, a pointer to a
@@ -24,31 +23,8 @@ func DecodeArgs(raw json.RawMessage, v any) error {
 	if raw[0] != '{' {
 		return auth.Errorf(auth.CodeInvalidRequest, "The arguments must be one JSON object.")
 	}
-	names := fieldNames(reflect.TypeOf(v).Elem())
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.Token() // {
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return auth.Errorf(auth.CodeInvalidRequest, "The arguments are not valid JSON.")
-		}
-		key, _ := tok.(string)
-		shown := key
-		if len(shown) > 64 {
-			shown = shown[:64] + "…"
-		}
-		switch {
-		case !names[key]:
-			return auth.FieldError(shown, "is not a known field (names are case-sensitive)")
-		case seen[key]:
-			return auth.FieldError(shown, "appears more than once")
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return auth.Errorf(auth.CodeInvalidRequest, "The arguments are not valid JSON.")
-		}
+	if err := jsonkeys.Check(raw, v); err != nil {
+		return err
 	}
 	strict := json.NewDecoder(bytes.NewReader(raw))
 	strict.DisallowUnknownFields()
@@ -63,20 +39,4 @@ func DecodeArgs(raw json.RawMessage, v any) error {
 		return auth.Errorf(auth.CodeInvalidRequest, "The arguments must be one JSON object.")
 	}
 	return nil
-}
-
-func fieldNames(t reflect.Type) map[string]bool {
-	names := map[string]bool{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch {
-		case name == "-" || !f.IsExported():
-			continue
-		case name == "":
-			name = f.Name
-		}
-		names[name] = true
-	}
-	return names
 }

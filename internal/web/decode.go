@@ -7,10 +7,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"reflect"
 	"strings"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/jsonkeys"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -47,7 +47,7 @@ func decodeJSON(r *http.Request, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := exactKeys(body, v); err != nil {
+	if err := jsonkeys.Check(body, v); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -59,63 +59,6 @@ func decodeJSON(r *http.Request, v any) error {
 		return auth.Errorf(auth.CodeInvalidRequest, "The request body must hold one JSON object.")
 	}
 	return nil
-}
-
-// exactKeys checks the keys of the JSON object in body against the fields
-// of the struct v points to: each must be a field's name exactly, once.
-// encoding/json matches keys case-insensitively and lets the last of two
-// spellings win, so {"email":"a@x","EMAIL":"b@y"} would mail b@y while a
-// proxy or WAF that reads keys exactly sees a@x. Anything that is not an
-// object is left for the decoder to refuse.
-func exactKeys(body []byte, v any) error {
-	names := fieldNames(reflect.TypeOf(v).Elem())
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
-	}
-	seen := make(map[string]bool, len(names))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		key, _ := tok.(string)
-		if len(key) > 64 {
-			key = key[:64] + "…"
-		}
-		switch {
-		case !names[key]:
-			return auth.FieldError(key, "is not a known field (names are case-sensitive)")
-		case seen[key]:
-			return auth.FieldError(key, "appears more than once")
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return nil
-		}
-	}
-	return nil
-}
-
-// fieldNames are the JSON names of a struct's fields.
-func fieldNames(t reflect.Type) map[string]bool {
-	names := map[string]bool{}
-	if t.Kind() != reflect.Struct {
-		return names
-	}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch {
-		case name == "-" || !f.IsExported():
-			continue
-		case name == "":
-			name = f.Name
-		}
-		names[name] = true
-	}
-	return names
 }
 
 func readBody(r *http.Request) ([]byte, error) {
