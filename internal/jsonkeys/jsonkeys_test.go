@@ -31,6 +31,7 @@ func TestCheck(t *testing.T) {
 	} {
 		var v body
 		err := jsonkeys.Check([]byte(c.json), &v)
+		_ = v.inner // unexported: never a JSON key
 		if c.field == "" {
 			if err != nil {
 				t.Errorf("%s: %v", c.json, err)
