@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -46,26 +45,7 @@ func TestOpenIDCodeFlowInChromium(t *testing.T) {
 	app := newRP(t, l, "web", rpSecret)
 	app.conf.RedirectURL = callback.URL + "/cb"
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-background-networking", true))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	tab, cancelTab := chromedp.NewContext(allocCtx)
-	defer cancelTab()
-	where := func() string {
-		c, cancel := context.WithTimeout(tab, 2*time.Second)
-		defer cancel()
-		loc, _ := chromedp.Run(c, chromedp.Location())
-		return loc
-	}
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(tab, steps...); err != nil {
-			t.Fatalf("%s: %v (at %s)", what, err, where())
-		}
-	}
+	tab, step, where := chromeTab(t, exe)
 
 	const email = "ada@example.org"
 	step("open the authorization URL", chromedp.Navigate(app.conf.AuthCodeURL("st-browser", oauth2.SetAuthURLParam("login_hint", email))),
