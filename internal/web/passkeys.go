@@ -97,9 +97,7 @@ func (s *Server) handlePasskeyLoginOptions(w http.ResponseWriter, r *http.Reques
 		s.writeError(w, r, err)
 		return
 	}
-	s.setPasskeyCookie(w, started.Binding)
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, started.Options)
+	s.answerCeremony(w, started)
 }
 
 // handlePasskeyLogin finishes a passkey sign-in: the same session, cookie
@@ -137,9 +135,7 @@ func (s *Server) handlePasskeyRegisterOptions(w http.ResponseWriter, r *http.Req
 		s.writeError(w, r, err)
 		return
 	}
-	s.setPasskeyCookie(w, started.Binding)
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, started.Options)
+	s.answerCeremony(w, started)
 }
 
 type passkeyJSON struct {
@@ -262,4 +258,12 @@ func (s *Server) passkeyForm(w http.ResponseWriter, r *http.Request, done string
 	default:
 		s.renderUnavailable(w, r, err)
 	}
+}
+
+// answerCeremony hands a started ceremony to the browser: its binding in
+// the passkey cookie, its options as the (uncached) answer.
+func (s *Server) answerCeremony(w http.ResponseWriter, started *passkey.Started) {
+	s.setPasskeyCookie(w, started.Binding)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, started.Options)
 }
